@@ -1,0 +1,264 @@
+//! The config document (SPEC "Config document") and the admin credentials object, parsed strictly: an unknown
+//! field is an error, because a misspelt `max_duration_seconds` silently ignored would widen access.
+
+use crate::error::ConfigError;
+use crate::naming;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The shortest access anyone can ask for: shorter grants would expire before the reaper's first pass.
+pub const MIN_DURATION_SECONDS: u64 = 60;
+/// Used when a target names no default duration (capped by its maximum).
+pub const FALLBACK_DEFAULT_DURATION_SECONDS: u64 = 3600;
+/// Longest allowed `user_prefix`: leaves room for the requester's part and the random suffix in 63 bytes.
+pub const MAX_USER_PREFIX_BYTES: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub user_prefix: String,
+    pub databases: BTreeMap<String, DatabaseConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub dbname: String,
+    pub sslmode: SslMode,
+    pub admin_secret_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle_key: Option<String>,
+    pub targets: BTreeMap<String, TargetConfig>,
+}
+
+fn default_port() -> u16 {
+    5432
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Plain TCP: for local development only.
+    Disable,
+    /// Encrypted, server certificate not checked.
+    Require,
+    /// Encrypted, certificate chain and host name checked.
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Require => "require",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// A new LOGIN role that exists only for the grant.
+    TempUser,
+    /// An existing user temporarily made a member of the target roles.
+    RoleEscalation,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::TempUser => "temp_user",
+            Strategy::RoleEscalation => "role_escalation",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub strategy: Strategy,
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_duration_seconds: Option<u64>,
+    pub max_duration_seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_limit: Option<i32>,
+}
+
+impl Config {
+    /// Parses and validates the document. Every rule about what a valid config is lives here.
+    pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
+        let config: Config =
+            serde_json::from_slice(json).map_err(|e| ConfigError(format!("config document: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The NOLOGIN role every temporary user is a member of, so orphans can be found from inside the database.
+    pub fn marker_role(&self) -> String {
+        format!("{}managed", self.user_prefix)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let prefix = &self.user_prefix;
+        let prefix_ok = !prefix.is_empty()
+            && prefix.len() <= MAX_USER_PREFIX_BYTES
+            && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+            && prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !prefix_ok {
+            return Err(ConfigError(format!(
+                "user_prefix must be 1-{MAX_USER_PREFIX_BYTES} characters of a-z, 0-9 and _, starting with a letter"
+            )));
+        }
+        for (db_name, db) in &self.databases {
+            let at = |field: &str| format!("databases.{db_name}.{field}");
+            if db.host.is_empty() || db.dbname.is_empty() || db.admin_secret_key.is_empty() {
+                return Err(ConfigError(format!("{} must name host, dbname and admin_secret_key", at(""))));
+            }
+            for (target_name, target) in &db.targets {
+                target
+                    .validate()
+                    .map_err(|e| ConfigError(format!("{}: {e}", at(&format!("targets.{target_name}")))))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TargetConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.roles.is_empty() {
+            return Err("roles must name at least one role".into());
+        }
+        if let Some(bad) = self.roles.iter().find(|r| naming::check_identifier(r).is_err()) {
+            return Err(format!("role {bad:?} is not a valid PostgreSQL identifier"));
+        }
+        if self.max_duration_seconds < MIN_DURATION_SECONDS {
+            return Err(format!("max_duration_seconds must be at least {MIN_DURATION_SECONDS}"));
+        }
+        if let Some(default) = self.default_duration_seconds {
+            if !(MIN_DURATION_SECONDS..=self.max_duration_seconds).contains(&default) {
+                return Err(format!(
+                    "default_duration_seconds must be between {MIN_DURATION_SECONDS} and max_duration_seconds"
+                ));
+            }
+        }
+        if self.connection_limit.is_some_and(|limit| limit < 1) {
+            return Err("connection_limit must be at least 1".into());
+        }
+        if self.strategy == Strategy::RoleEscalation
+            && (!self.statements.is_empty() || self.connection_limit.is_some())
+        {
+            // Both would change an existing user permanently, outliving the grant.
+            return Err("statements and connection_limit are only allowed for temp_user targets".into());
+        }
+        Ok(())
+    }
+
+    pub fn default_duration_seconds(&self) -> u64 {
+        self.default_duration_seconds
+            .unwrap_or(FALLBACK_DEFAULT_DURATION_SECONDS.min(self.max_duration_seconds))
+    }
+}
+
+/// The admin ("bot") user's credentials, an S3 object named by `admin_secret_key`. Extra fields (as in a
+/// Secrets Manager export) are allowed; the password never appears in Debug output.
+#[derive(Clone, Deserialize)]
+pub struct AdminCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl AdminCredentials {
+    pub fn parse(json: &[u8]) -> Result<AdminCredentials, ConfigError> {
+        let creds: AdminCredentials = serde_json::from_slice(json).map_err(|_| {
+            // serde's message could quote part of the secret, so it is not passed on.
+            ConfigError("admin credentials object must be JSON with string fields username and password".into())
+        })?;
+        if creds.username.is_empty() || creds.password.is_empty() {
+            return Err(ConfigError("admin credentials: username and password must not be empty".into()));
+        }
+        Ok(creds)
+    }
+}
+
+impl fmt::Debug for AdminCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const SPEC_EXAMPLE: &str = r#"{
+      "user_prefix": "jit_",
+      "databases": {
+        "orders": {
+          "host": "orders.cluster-abc.us-east-1.rds.amazonaws.com", "port": 5432, "dbname": "orders",
+          "sslmode": "verify-full", "admin_secret_key": "secrets/orders-admin.json",
+          "targets": {
+            "readonly": {"strategy": "temp_user", "roles": ["readonly"],
+              "statements": ["ALTER ROLE {username} SET statement_timeout = '60s'"],
+              "default_duration_seconds": 3600, "max_duration_seconds": 14400, "connection_limit": 5},
+            "dba": {"strategy": "role_escalation", "roles": ["dba"], "max_duration_seconds": 3600}
+          }
+        }
+      }
+    }"#;
+
+    #[test]
+    fn parses_the_spec_example() {
+        let config = Config::parse(SPEC_EXAMPLE.as_bytes()).unwrap();
+        let orders = &config.databases["orders"];
+        assert_eq!(orders.sslmode, SslMode::VerifyFull);
+        assert_eq!(orders.targets["dba"].strategy, Strategy::RoleEscalation);
+        assert_eq!(orders.targets["dba"].default_duration_seconds(), 3600);
+        assert_eq!(orders.targets["readonly"].connection_limit, Some(5));
+        assert_eq!(config.marker_role(), "jit_managed");
+    }
+
+    #[test]
+    fn unknown_fields_are_named_in_the_error() {
+        let doc = SPEC_EXAMPLE.replace("\"max_duration_seconds\": 3600", "\"max_duraton_seconds\": 3600");
+        let err = Config::parse(doc.as_bytes()).unwrap_err();
+        assert!(err.0.contains("max_duraton_seconds"), "{err}");
+    }
+
+    #[test]
+    fn escalation_targets_may_not_carry_statements() {
+        let doc = SPEC_EXAMPLE.replace(
+            r#""roles": ["dba"],"#,
+            r#""roles": ["dba"], "statements": ["ALTER ROLE {username} SUPERUSER"],"#,
+        );
+        let err = Config::parse(doc.as_bytes()).unwrap_err();
+        assert!(err.0.contains("targets.dba"), "{err}");
+    }
+
+    #[test]
+    fn rejects_bad_prefix_and_durations() {
+        let bad_prefix = SPEC_EXAMPLE.replace("\"jit_\"", "\"JIT-\"");
+        assert!(Config::parse(bad_prefix.as_bytes()).is_err());
+        let default_above_max = SPEC_EXAMPLE.replace("\"default_duration_seconds\": 3600", "\"default_duration_seconds\": 99999");
+        assert!(Config::parse(default_above_max.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn admin_credentials_never_print_the_password() {
+        let creds = AdminCredentials::parse(br#"{"username":"bot","password":"hunter2","engine":"postgres"}"#).unwrap();
+        assert!(!format!("{creds:?}").contains("hunter2"));
+        let err = AdminCredentials::parse(br#"{"username":"bot","password":42}"#).unwrap_err();
+        assert!(!err.0.contains("42"));
+    }
+}

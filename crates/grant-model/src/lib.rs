@@ -1,0 +1,21 @@
+//! The product's rules, with no I/O: what a grant is and how it moves through its life, what a valid request
+//! and config look like, how long access may last, how roles are named, which SQL does what, and how a grant
+//! is stored in DynamoDB. Adapters (DynamoDB, S3, PostgreSQL) and the Lambda handlers only carry these out.
+
+pub mod config;
+pub mod error;
+pub mod escalation;
+pub mod grant;
+pub mod item;
+pub mod naming;
+pub mod policy;
+pub mod request;
+pub mod response;
+pub mod secret;
+pub mod sql;
+
+pub use config::{AdminCredentials, Config, DatabaseConfig, SslMode, Strategy, TargetConfig};
+pub use error::{ClientError, ConfigError, ErrorCode};
+pub use grant::{Grant, HistoryEntry, RevokedBy, Status};
+pub use request::Request;
+pub use secret::Password;

@@ -1,0 +1,136 @@
+//! How database role names are made and written into SQL. Every identifier that reaches SQL goes through
+//! `quote_ident`; every generated name fits PostgreSQL's 63-byte limit (longer names are silently truncated by
+//! the server, which would make two grants collide).
+
+use rand::RngExt;
+
+pub const MAX_IDENTIFIER_BYTES: usize = 63;
+/// Length of the random part of a temporary user's name: 36^8 ≈ 2.8e12 names per requester.
+pub const SUFFIX_LEN: usize = 8;
+const SUFFIX_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// The identifier as PostgreSQL would read it: wrapped in double quotes, inner quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    postgres_protocol::escape::escape_identifier(name)
+}
+
+/// A string value inlined into a utility statement (CREATE/ALTER ROLE cannot take bind parameters).
+pub fn quote_literal(value: &str) -> String {
+    postgres_protocol::escape::escape_literal(value)
+}
+
+/// Whether `name` can be an existing role's name: non-empty, at most 63 bytes, no NUL or control characters.
+pub fn check_identifier(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > MAX_IDENTIFIER_BYTES {
+        return Err(format!("must be at most {MAX_IDENTIFIER_BYTES} bytes"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// `<prefix><from the requester>_<random suffix>`: lowercase `[a-z0-9_]`, at most 63 bytes. The requester part
+/// is the local part of an email address, other characters folded to `_`, so a DBA can tell whose role it is.
+pub fn temp_username(prefix: &str, requester: &str) -> String {
+    let local = requester.split('@').next().unwrap_or_default();
+    let mut readable: String = local
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    while readable.contains("__") {
+        readable = readable.replace("__", "_");
+    }
+    let readable = readable.trim_matches('_');
+    let readable = if readable.is_empty() { "user" } else { readable };
+    let room = MAX_IDENTIFIER_BYTES.saturating_sub(prefix.len() + 1 + SUFFIX_LEN);
+    let readable = &readable[..readable.len().min(room)]; // ASCII only, so any byte index is a char boundary
+    format!("{prefix}{readable}_{}", random_suffix())
+}
+
+/// The existing database user a `role_escalation` grant is for, when the request names none: the email's
+/// local part, `-` as `_`, lowercased (`alice-b@example.com` -> `alice_b`).
+pub fn escalation_db_user(requester: &str) -> String {
+    let local = requester.split('@').next().unwrap_or_default();
+    local.replace('-', "_").to_lowercase()
+}
+
+fn random_suffix() -> String {
+    // ThreadRng is a CSPRNG seeded from the OS: names cannot be predicted and squatted.
+    let mut rng = rand::rng();
+    (0..SUFFIX_LEN)
+        .map(|_| SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn spec_shaped_names() {
+        let name = temp_username("jit_", "Alice.Smith@example.com");
+        assert!(name.starts_with("jit_alice_smith_"), "{name}");
+        assert_eq!(name.len(), "jit_alice_smith_".len() + SUFFIX_LEN);
+        assert_ne!(temp_username("jit_", "a@b"), temp_username("jit_", "a@b"));
+        assert!(temp_username("jit_", "@@").starts_with("jit_user_"));
+    }
+
+    #[test]
+    fn escalation_user_from_email() {
+        assert_eq!(escalation_db_user("Alice-B@example.com"), "alice_b");
+    }
+
+    #[test]
+    fn quoting_doubles_quotes() {
+        assert_eq!(quote_ident(r#"a"; DROP ROLE x; --"#), r#""a""; DROP ROLE x; --""#);
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    /// Reads a quoted identifier back the way PostgreSQL's lexer does; None if it is not exactly one.
+    fn unquote(quoted: &str) -> Option<String> {
+        let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                // Inside, a quote must be doubled; a lone one would end the identifier early.
+                if chars.next()? != '"' {
+                    return None;
+                }
+            }
+            out.push(c);
+        }
+        Some(out)
+    }
+
+    proptest! {
+        #[test]
+        fn any_requester_gives_a_safe_short_name(prefix in "[a-z][a-z0-9_]{0,19}", requester in any::<String>()) {
+            let name = temp_username(&prefix, &requester);
+            prop_assert!(name.len() <= MAX_IDENTIFIER_BYTES);
+            prop_assert!(name.starts_with(&prefix));
+            prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        }
+
+        #[test]
+        fn quoting_round_trips_any_string(name in any::<String>()) {
+            let quoted = quote_ident(&name);
+            prop_assert_eq!(unquote(&quoted), Some(name));
+        }
+
+        #[test]
+        fn escalation_users_are_checked_before_use(requester in any::<String>()) {
+            // Whatever comes out is either rejected or safe once quoted.
+            let user = escalation_db_user(&requester);
+            if check_identifier(&user).is_ok() {
+                prop_assert!(user.len() <= MAX_IDENTIFIER_BYTES);
+                prop_assert_eq!(unquote(&quote_ident(&user)), Some(user));
+            }
+        }
+    }
+}

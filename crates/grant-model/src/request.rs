@@ -1,0 +1,218 @@
+//! The provisioner's requests (SPEC "Provisioner: request and response"), parsed strictly and validated here,
+//! before anything is written anywhere.
+
+use crate::error::ClientError;
+use crate::naming;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+const MAX_TEXT: usize = 256;
+const MAX_REASON: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Grant(GrantRequest),
+    Revoke(RevokeRequest),
+    Extend(ExtendRequest),
+    Describe(DescribeRequest),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    #[serde(default)]
+    pub request_id: Option<String>,
+    pub requester: String,
+    pub database: String,
+    pub target: String,
+    #[serde(default)]
+    pub duration_seconds: Option<u64>,
+    pub reason: String,
+    #[serde(default)]
+    pub approver: Option<String>,
+    #[serde(default)]
+    pub db_user: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    pub grant_id: String,
+    pub actor: String,
+    /// Optional: taking access away early needs no justification, but is recorded when given.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendRequest {
+    pub grant_id: String,
+    pub duration_seconds: u64,
+    pub actor: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeRequest {
+    pub grant_id: String,
+}
+
+impl Request {
+    /// Parses an invocation payload. `action` defaults to `grant`; unknown fields and actions are rejected.
+    pub fn parse(payload: Value) -> Result<Request, ClientError> {
+        let Value::Object(mut fields) = payload else {
+            return Err(ClientError::invalid_request("the request must be a JSON object"));
+        };
+        let action = match fields.remove("action") {
+            None => "grant".to_string(),
+            Some(Value::String(action)) => action,
+            Some(_) => return Err(ClientError::invalid_request("action must be a string")),
+        };
+        let body = Value::Object(fields);
+        let request = match action.as_str() {
+            "grant" => Request::Grant(from_body(body)?),
+            "revoke" => Request::Revoke(from_body(body)?),
+            "extend" => Request::Extend(from_body(body)?),
+            "describe" => Request::Describe(from_body(body)?),
+            other => {
+                return Err(ClientError::invalid_request(format!(
+                    "unknown action {other:?}: expected grant, revoke, extend or describe"
+                )))
+            }
+        };
+        request.validate()?;
+        Ok(request)
+    }
+
+    pub fn action(&self) -> &'static str {
+        match self {
+            Request::Grant(_) => "grant",
+            Request::Revoke(_) => "revoke",
+            Request::Extend(_) => "extend",
+            Request::Describe(_) => "describe",
+        }
+    }
+
+    fn validate(&self) -> Result<(), ClientError> {
+        match self {
+            Request::Grant(g) => {
+                text("requester", &g.requester, MAX_TEXT)?;
+                text("database", &g.database, MAX_TEXT)?;
+                text("target", &g.target, MAX_TEXT)?;
+                text("reason", &g.reason, MAX_REASON)?;
+                optional_text("request_id", &g.request_id, MAX_TEXT)?;
+                optional_text("approver", &g.approver, MAX_TEXT)?;
+                if let Some(db_user) = &g.db_user {
+                    naming::check_identifier(db_user)
+                        .map_err(|e| ClientError::invalid_request(format!("db_user {e}")))?;
+                }
+                if g.approver.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&g.requester)) {
+                    return Err(ClientError::invalid_request("approver must not be the requester"));
+                }
+                Ok(())
+            }
+            Request::Revoke(r) => {
+                grant_id(&r.grant_id)?;
+                text("actor", &r.actor, MAX_TEXT)?;
+                optional_text("reason", &r.reason, MAX_REASON)
+            }
+            Request::Extend(e) => {
+                grant_id(&e.grant_id)?;
+                text("actor", &e.actor, MAX_TEXT)?;
+                text("reason", &e.reason, MAX_REASON)
+            }
+            Request::Describe(d) => grant_id(&d.grant_id),
+        }
+    }
+}
+
+fn from_body<T: DeserializeOwned>(body: Value) -> Result<T, ClientError> {
+    // The path names the field at fault: "duration_seconds: invalid value: integer `-5`, expected u64".
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ClientError::invalid_request(inner)
+        } else {
+            ClientError::invalid_request(format!("{path}: {inner}"))
+        }
+    })
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<(), ClientError> {
+    if value.trim().is_empty() {
+        return Err(ClientError::invalid_request(format!("{field} must not be empty")));
+    }
+    if value.len() > max {
+        return Err(ClientError::invalid_request(format!("{field} must be at most {max} bytes")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ClientError::invalid_request(format!("{field} must not contain control characters")));
+    }
+    Ok(())
+}
+
+fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<(), ClientError> {
+    value.as_deref().map_or(Ok(()), |v| text(field, v, max))
+}
+
+fn grant_id(value: &str) -> Result<(), ClientError> {
+    let ok = !value.is_empty() && value.len() <= 64 && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ClientError::invalid_request("grant_id must be 1-64 characters of letters, digits and '-'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use serde_json::json;
+
+    #[test]
+    fn action_defaults_to_grant() {
+        let req = Request::parse(json!({"requester": "alice@example.com", "database": "orders",
+            "target": "dba", "reason": "INC-1", "db_user": "alice"}))
+        .unwrap();
+        let Request::Grant(grant) = req else { panic!("not a grant") };
+        assert_eq!(grant.db_user.as_deref(), Some("alice"));
+        assert_eq!(grant.duration_seconds, None);
+    }
+
+    #[test]
+    fn every_action_parses() {
+        for payload in [
+            json!({"action": "revoke", "grant_id": "g-1", "actor": "bob@example.com", "reason": "done early"}),
+            json!({"action": "extend", "grant_id": "g-1", "duration_seconds": 1800, "actor": "a", "reason": "r"}),
+            json!({"action": "describe", "grant_id": "g-1"}),
+        ] {
+            Request::parse(payload.clone()).unwrap_or_else(|e| panic!("{payload}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bad_input_is_invalid_request_with_a_reason() {
+        let cases = [
+            (json!([1, 2]), "JSON object"),
+            (json!({"action": "delete", "grant_id": "x"}), "unknown action"),
+            (json!({"action": "describe", "grant_id": "x", "extra": 1}), "unknown field"),
+            (json!({"requester": "a", "database": "d", "target": "t"}), "reason"),
+            (json!({"requester": " ", "database": "d", "target": "t", "reason": "r"}), "requester"),
+            (json!({"requester": "a", "database": "d", "target": "t", "reason": "r\u{0}"}), "control"),
+            (json!({"requester": "a", "database": "d", "target": "t", "reason": "r", "db_user": "x".repeat(64)}), "db_user"),
+            (json!({"requester": "a", "database": "d", "target": "t", "reason": "r", "approver": "A"}), "approver"),
+            (json!({"action": "describe", "grant_id": "'; DROP TABLE grants; --"}), "grant_id"),
+            (json!({"action": "extend", "grant_id": "g", "duration_seconds": -5, "actor": "a", "reason": "r"}), "duration_seconds"),
+        ];
+        for (payload, needle) in cases {
+            let err = Request::parse(payload.clone()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest, "{payload}");
+            assert!(err.message.contains(needle), "{payload}: {}", err.message);
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The provisioner's answers (SPEC "Success" and client errors). Credentials appear only in a grant response.
+
+use crate::config::{SslMode, Strategy};
+use crate::error::ClientError;
+use crate::grant::{Grant, HistoryEntry, Status};
+use crate::secret::Password;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// What callers see of a grant: never a secret, never the table's index bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantView {
+    pub grant_id: String,
+    pub status: Status,
+    pub requester: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver: Option<String>,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    pub database: String,
+    pub target: String,
+    pub strategy: Strategy,
+    pub db_user: String,
+    pub roles: Vec<String>,
+    #[serde(with = "crate::grant::rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::grant::rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Only in `describe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntry>>,
+}
+
+impl GrantView {
+    pub fn of(grant: &Grant) -> GrantView {
+        GrantView {
+            grant_id: grant.grant_id.clone(),
+            status: grant.status,
+            requester: grant.requester.clone(),
+            approver: grant.approver.clone(),
+            reason: grant.reason.clone(),
+            request_id: grant.request_id.clone(),
+            database: grant.database.clone(),
+            target: grant.target.clone(),
+            strategy: grant.strategy,
+            db_user: grant.db_user.clone(),
+            roles: grant.roles.clone(),
+            created_at: grant.created_at,
+            expires_at: grant.expires_at,
+            revoked_by: grant.revoked_by.clone(),
+            last_error: grant.last_error.clone(),
+            history: None,
+        }
+    }
+
+    pub fn with_history(grant: &Grant) -> GrantView {
+        GrantView { history: Some(grant.history.clone()), ..GrantView::of(grant) }
+    }
+}
+
+/// How to log in as a temporary user. Debug never shows the password.
+#[derive(Clone, Serialize)]
+pub struct Credentials {
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    pub username: String,
+    #[serde(serialize_with = "expose_password")]
+    pub password: Password,
+    pub sslmode: SslMode,
+}
+
+fn expose_password<S: serde::Serializer>(password: &Password, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(password.expose())
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("host", &self.host)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Response {
+    Success { grant: GrantView, credentials: Option<Credentials> },
+    Failure(ClientError),
+}
+
+#[derive(Serialize)]
+struct SuccessBody<'a> {
+    ok: bool,
+    grant: &'a GrantView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credentials: &'a Option<Credentials>,
+}
+
+#[derive(Serialize)]
+struct FailureBody<'a> {
+    ok: bool,
+    error: &'a ClientError,
+}
+
+impl Response {
+    pub fn to_json(&self) -> Value {
+        let body = match self {
+            Response::Success { grant, credentials } => serde_json::to_value(SuccessBody { ok: true, grant, credentials }),
+            Response::Failure(error) => serde_json::to_value(FailureBody { ok: false, error }),
+        };
+        body.expect("response types always serialise")
+    }
+}
+
+impl From<ClientError> for Response {
+    fn from(error: ClientError) -> Self {
+        Response::Failure(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::grant::tests::sample;
+    use serde_json::json;
+
+    #[test]
+    fn spec_shapes() {
+        let grant = sample(Strategy::TempUser);
+        let credentials = Credentials {
+            host: "h".into(),
+            port: 5432,
+            dbname: "orders".into(),
+            username: grant.db_user.clone(),
+            password: Password::generate(),
+            sslmode: SslMode::VerifyFull,
+        };
+        let secret = credentials.password.expose().to_string();
+        assert!(!format!("{credentials:?}").contains(&secret));
+        let ok = Response::Success { grant: GrantView::of(&grant), credentials: Some(credentials) }.to_json();
+        assert_eq!(ok["ok"], json!(true));
+        assert_eq!(ok["grant"]["status"], json!("pending"));
+        assert_eq!(ok["grant"]["created_at"], json!("2026-11-18T11:06:40Z"));
+        assert_eq!(ok["credentials"]["password"], json!(secret));
+        assert_eq!(ok["credentials"]["sslmode"], json!("verify-full"));
+        assert!(ok["grant"].get("history").is_none());
+
+        let err = Response::from(ClientError::new(ErrorCode::UnknownDbUser, "no such user")).to_json();
+        assert_eq!(err, json!({"ok": false, "error": {"code": "unknown_db_user", "message": "no such user"}}));
+    }
+}

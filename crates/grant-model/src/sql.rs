@@ -1,0 +1,179 @@
+//! What is run in PostgreSQL, as data: the adapter executes these and decides nothing. Identifiers are always
+//! quoted; values are bind parameters where PostgreSQL allows them, and quoted literals in the utility
+//! statements (CREATE/ALTER ROLE) that take none.
+
+use crate::grant::format_time;
+use crate::naming::{quote_ident, quote_literal};
+use chrono::{DateTime, Utc};
+
+/// One statement and its text parameters (`$1`, `$2`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<String>,
+}
+
+impl Statement {
+    fn new(sql: String) -> Self {
+        Statement { sql, params: Vec::new() }
+    }
+    fn query(sql: &str, params: &[&str]) -> Self {
+        Statement { sql: sql.to_string(), params: params.iter().map(|p| p.to_string()).collect() }
+    }
+}
+
+/// Statements that each run in their own transaction, committed in order: a later failure cannot undo an
+/// earlier step (login is off before anything else is tried).
+pub type Plan = Vec<Vec<Statement>>;
+
+/// A temporary user to create: everything in one transaction, so a failure leaves nothing behind.
+pub struct TempUser<'a> {
+    pub username: &'a str,
+    pub scram_verifier: &'a str,
+    pub valid_until: DateTime<Utc>,
+    pub connection_limit: Option<i32>,
+    pub roles: &'a [String],
+    pub marker_role: &'a str,
+    /// The target's extra statements; `{username}` becomes the quoted identifier.
+    pub statements: &'a [String],
+}
+
+pub fn create_temp_user(user: &TempUser) -> Vec<Statement> {
+    let name = quote_ident(user.username);
+    let member_of: Vec<String> =
+        user.roles.iter().map(String::as_str).chain([user.marker_role]).map(quote_ident).collect();
+    let mut sql = format!(
+        "CREATE ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT \
+         PASSWORD {} VALID UNTIL {}",
+        quote_literal(user.scram_verifier),
+        quote_literal(&format_time(user.valid_until)),
+    );
+    if let Some(limit) = user.connection_limit {
+        sql.push_str(&format!(" CONNECTION LIMIT {limit}"));
+    }
+    sql.push_str(&format!(" IN ROLE {}", member_of.join(", ")));
+    let mut statements = vec![Statement::new(sql)];
+    statements.extend(user.statements.iter().map(|s| Statement::new(s.replace("{username}", &name))));
+    statements
+}
+
+/// Creates the marker role; the adapter treats "already exists" (42710) as success.
+pub fn create_marker_role(marker_role: &str) -> Statement {
+    Statement::new(format!("CREATE ROLE {} NOLOGIN", quote_ident(marker_role)))
+}
+
+/// A retried grant gets a fresh password: a new verifier replaces the old one.
+pub fn set_password(username: &str, scram_verifier: &str) -> Statement {
+    Statement::new(format!("ALTER ROLE {} PASSWORD {}", quote_ident(username), quote_literal(scram_verifier)))
+}
+
+/// PostgreSQL itself refuses password logins after this instant, even if the reaper is late.
+pub fn set_valid_until(username: &str, valid_until: DateTime<Utc>) -> Statement {
+    Statement::new(format!(
+        "ALTER ROLE {} VALID UNTIL {}",
+        quote_ident(username),
+        quote_literal(&format_time(valid_until))
+    ))
+}
+
+pub fn grant_roles(db_user: &str, roles: &[String]) -> Statement {
+    Statement::new(format!("GRANT {} TO {}", ident_list(roles), quote_ident(db_user)))
+}
+
+/// Serialises every membership change for one user across concurrent Lambdas (held until commit), so a grant and
+/// a revocation of overlapping roles cannot interleave their check and their change.
+pub fn lock_user(db_user: &str) -> Statement {
+    Statement::query("SELECT pg_advisory_xact_lock(hashtext('jit-access:' || $1))", &[db_user])
+}
+
+/// `SELECT 1` if the role exists.
+pub fn role_exists(role: &str) -> Statement {
+    Statement::query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[role])
+}
+
+/// The roles `db_user` is directly a member of (column `rolname`).
+pub fn memberships(db_user: &str) -> Statement {
+    Statement::query(
+        "SELECT r.rolname FROM pg_auth_members m \
+         JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1",
+        &[db_user],
+    )
+}
+
+/// Revoking a temporary user: login off (committed first, so no new session can start), live sessions
+/// terminated, owned objects reassigned to the admin and the rest dropped, then the role itself.
+pub fn revoke_temp_user(username: &str) -> Plan {
+    let name = quote_ident(username);
+    vec![
+        vec![Statement::new(format!("ALTER ROLE {name} NOLOGIN"))],
+        vec![terminate_sessions(username)],
+        vec![
+            // A non-superuser admin needs the role's privileges to reassign what it owns.
+            Statement::new(format!("GRANT {name} TO CURRENT_USER")),
+            Statement::new(format!("REASSIGN OWNED BY {name} TO CURRENT_USER")),
+            Statement::new(format!("DROP OWNED BY {name}")),
+            Statement::new(format!("DROP ROLE IF EXISTS {name}")),
+        ],
+    ]
+}
+
+/// Revoking an escalation: the memberships no other live grant still provides, then the user's sessions, since
+/// a session that ran `SET ROLE` keeps the role's rights after the membership is gone.
+pub fn revoke_escalation(db_user: &str, roles: &[String]) -> Plan {
+    if roles.is_empty() {
+        // Another live grant still provides every role: the user's sessions keep their rights legitimately.
+        return Vec::new();
+    }
+    vec![
+        vec![lock_user(db_user), Statement::new(format!("REVOKE {} FROM {}", ident_list(roles), quote_ident(db_user)))],
+        vec![terminate_sessions(db_user)],
+    ]
+}
+
+fn terminate_sessions(db_user: &str) -> Statement {
+    Statement::query(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
+        &[db_user],
+    )
+}
+
+fn ident_list(names: &[String]) -> String {
+    names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_user_is_one_transaction_with_quoted_names() {
+        let roles = vec!["read only".to_string()];
+        let statements = vec!["ALTER ROLE {username} SET statement_timeout = '60s'".to_string()];
+        let plan = create_temp_user(&TempUser {
+            username: "jit_x\"y",
+            scram_verifier: "SCRAM-SHA-256$4096:c2FsdA==$a:b",
+            valid_until: DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+            connection_limit: Some(5),
+            roles: &roles,
+            marker_role: "jit_managed",
+            statements: &statements,
+        });
+        assert_eq!(plan.len(), 2);
+        let create = &plan[0].sql;
+        assert!(create.starts_with(r#"CREATE ROLE "jit_x""y" WITH LOGIN"#), "{create}");
+        assert!(create.contains("VALID UNTIL '2026-11-18T11:06:40Z'"), "{create}");
+        assert!(create.ends_with(r#"CONNECTION LIMIT 5 IN ROLE "read only", "jit_managed""#), "{create}");
+        assert_eq!(plan[1].sql, r#"ALTER ROLE "jit_x""y" SET statement_timeout = '60s'"#);
+    }
+
+    #[test]
+    fn revocation_disables_login_before_anything_else() {
+        let plan = revoke_temp_user("u");
+        assert_eq!(plan[0][0].sql, r#"ALTER ROLE "u" NOLOGIN"#);
+        assert_eq!(plan[1][0].params, ["u"]);
+        assert_eq!(plan[2].last().unwrap().sql, r#"DROP ROLE IF EXISTS "u""#);
+        let escalation = revoke_escalation("alice", &["dba".into()]);
+        assert_eq!(escalation[0][1].sql, r#"REVOKE "dba" FROM "alice""#);
+        assert!(revoke_escalation("alice", &[]).is_empty(), "nothing to revoke: sessions are left alone");
+    }
+}

@@ -83,12 +83,12 @@ pub fn grant_roles(db_user: &str, roles: &[String]) -> Statement {
 /// Serialises every membership change for one user across concurrent Lambdas (held until commit), so a grant and
 /// a revocation of overlapping roles cannot interleave their check and their change.
 pub fn lock_user(db_user: &str) -> Statement {
-    Statement::query("SELECT pg_advisory_xact_lock(hashtext('jit-access:' || $1))", &[db_user])
+    Statement::query("SELECT pg_advisory_xact_lock(hashtext('jit-access:' || $1::text))", &[db_user])
 }
 
-/// `SELECT 1` if the role exists.
+/// One row if the role exists.
 pub fn role_exists(role: &str) -> Statement {
-    Statement::query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[role])
+    Statement::query("SELECT rolname FROM pg_roles WHERE rolname = $1", &[role])
 }
 
 /// The roles `db_user` is directly a member of (column `rolname`).
@@ -117,20 +117,14 @@ pub fn revoke_temp_user(username: &str) -> Plan {
     ]
 }
 
-/// Revoking an escalation: the memberships no other live grant still provides, then the user's sessions, since
-/// a session that ran `SET ROLE` keeps the role's rights after the membership is gone.
-pub fn revoke_escalation(db_user: &str, roles: &[String]) -> Plan {
-    if roles.is_empty() {
-        // Another live grant still provides every role: the user's sessions keep their rights legitimately.
-        return Vec::new();
-    }
-    vec![
-        vec![lock_user(db_user), Statement::new(format!("REVOKE {} FROM {}", ident_list(roles), quote_ident(db_user)))],
-        vec![terminate_sessions(db_user)],
-    ]
+/// Takes memberships back. Run under `lock_user`, after checking which roles no other live grant provides.
+pub fn revoke_roles(db_user: &str, roles: &[String]) -> Statement {
+    Statement::new(format!("REVOKE {} FROM {}", ident_list(roles), quote_ident(db_user)))
 }
 
-fn terminate_sessions(db_user: &str) -> Statement {
+/// Ends the user's live sessions: a session that ran `SET ROLE` keeps the role's rights after the membership is
+/// gone, and a dropped user's open sessions would otherwise outlive it.
+pub fn terminate_sessions(db_user: &str) -> Statement {
     Statement::query(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
         &[db_user],
@@ -172,8 +166,6 @@ mod tests {
         assert_eq!(plan[0][0].sql, r#"ALTER ROLE "u" NOLOGIN"#);
         assert_eq!(plan[1][0].params, ["u"]);
         assert_eq!(plan[2].last().unwrap().sql, r#"DROP ROLE IF EXISTS "u""#);
-        let escalation = revoke_escalation("alice", &["dba".into()]);
-        assert_eq!(escalation[0][1].sql, r#"REVOKE "dba" FROM "alice""#);
-        assert!(revoke_escalation("alice", &[]).is_empty(), "nothing to revoke: sessions are left alone");
+        assert_eq!(revoke_roles("alice", &["dba".into(), "x\"y".into()]).sql, r#"REVOKE "dba", "x""y" FROM "alice""#);
     }
 }

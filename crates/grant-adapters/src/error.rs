@@ -1,0 +1,57 @@
+//! Faults: anything that is not the caller's mistake. A Lambda returns them as function errors so AWS retries
+//! and alarms fire. Messages carry no secret: PostgreSQL errors are reduced to SQLSTATE, message and detail.
+
+use grant_model::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    #[error("environment: {0}")]
+    Settings(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("S3 GetObject {key}: {message}")]
+    S3 { key: String, message: String },
+    #[error("DynamoDB {operation}: {message}")]
+    Dynamo { operation: &'static str, message: String },
+    #[error("PostgreSQL ({database}): {message}")]
+    Postgres { database: String, code: Option<String>, message: String },
+    /// Another invocation is working on the same grant; retrying later will succeed.
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl Fault {
+    pub fn dynamo(operation: &'static str, error: impl std::error::Error) -> Fault {
+        Fault::Dynamo { operation, message: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string() }
+    }
+
+    pub fn postgres(database: &str, error: &tokio_postgres::Error) -> Fault {
+        let (code, message) = match error.as_db_error() {
+            Some(db) => {
+                let detail = db.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+                (Some(db.code().code().to_string()), format!("{}: {}{detail}", db.code().code(), db.message()))
+            }
+            None => (None, error_chain(error)),
+        };
+        Fault::Postgres { database: database.to_string(), code, message }
+    }
+
+    /// The SQLSTATE of a PostgreSQL fault, e.g. `2BP01` for a role that other objects still depend on.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Fault::Postgres { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}

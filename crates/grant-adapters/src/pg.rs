@@ -1,0 +1,152 @@
+//! Admin sessions to the configured databases: one connection per database, made on first use and reused
+//! across warm invocations; re-made when the server closed it. A refused admin password is re-read from S3
+//! once, so a rotation needs no redeploy.
+
+use crate::config_source::ConfigSource;
+use crate::error::Fault;
+use crate::tls;
+use grant_model::sql::{Plan, Statement};
+use grant_model::{DatabaseConfig, SslMode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, GenericClient, NoTls};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const INVALID_PASSWORD: &str = "28P01";
+
+type Slot = Arc<AsyncMutex<Option<Client>>>;
+
+#[derive(Default)]
+pub struct Connections {
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+/// Exclusive use of one database's admin connection.
+pub struct Session {
+    database: String,
+    client: OwnedMutexGuard<Option<Client>>,
+}
+
+impl Connections {
+    pub async fn session(&self, name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<Session, Fault> {
+        let slot = self.slots.lock().expect("slot map lock").entry(name.to_string()).or_default().clone();
+        let mut client = slot.lock_owned().await;
+        if client.as_ref().is_none_or(Client::is_closed) {
+            *client = None;
+            *client = Some(connect(name, db, source).await?);
+        }
+        Ok(Session { database: name.to_string(), client })
+    }
+}
+
+async fn connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<Client, Fault> {
+    match try_connect(name, db, source).await {
+        Err(fault) if fault.sqlstate() == Some(INVALID_PASSWORD) => {
+            source.forget(&db.admin_secret_key).await;
+            try_connect(name, db, source).await
+        }
+        other => other,
+    }
+}
+
+async fn try_connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<Client, Fault> {
+    let admin = source.admin_credentials(db).await?;
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(&db.host)
+        .port(db.port)
+        .dbname(&db.dbname)
+        .user(&admin.username)
+        .password(admin.password.as_bytes())
+        .application_name("jit-access")
+        .connect_timeout(CONNECT_TIMEOUT);
+    let fault = |e: tokio_postgres::Error| Fault::postgres(name, &e);
+    let ca_bundle = source.ca_bundle(db).await?;
+    let client = match tls::client_config(db.sslmode, ca_bundle.as_deref().map(Vec::as_slice))? {
+        None => {
+            let (client, connection) = config.ssl_mode(tokio_postgres::config::SslMode::Disable).connect(NoTls).await.map_err(fault)?;
+            tokio::spawn(drive(name.to_string(), connection));
+            client
+        }
+        Some(tls_config) => {
+            debug_assert_ne!(db.sslmode, SslMode::Disable);
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
+            let (client, connection) =
+                config.ssl_mode(tokio_postgres::config::SslMode::Require).connect(tls).await.map_err(fault)?;
+            tokio::spawn(drive(name.to_string(), connection));
+            client
+        }
+    };
+    Ok(client)
+}
+
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(database: String, connection: F) {
+    if let Err(e) = connection.await {
+        tracing::warn!(database, error = %Fault::postgres(&database, &e), "admin connection closed");
+    }
+}
+
+impl Session {
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    pub fn client(&mut self) -> &mut Client {
+        self.client.as_mut().expect("a session always holds a connected client")
+    }
+
+    pub fn fault(&self, error: &tokio_postgres::Error) -> Fault {
+        Fault::postgres(&self.database, error)
+    }
+
+    pub async fn execute(&mut self, statement: &Statement) -> Result<u64, Fault> {
+        let result = execute(&*self.client(), statement).await;
+        result.map_err(|e| self.fault(&e))
+    }
+
+    /// The first column of every row, as text.
+    pub async fn query_column(&mut self, statement: &Statement) -> Result<Vec<String>, Fault> {
+        let result = query_column(&*self.client(), statement).await;
+        result.map_err(|e| self.fault(&e))
+    }
+
+    /// Runs the statements in one transaction: all or nothing.
+    pub async fn transaction(&mut self, statements: &[Statement]) -> Result<(), Fault> {
+        let result = async {
+            let tx = self.client().transaction().await?;
+            for statement in statements {
+                execute(&tx, statement).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        result.map_err(|e| self.fault(&e))
+    }
+
+    /// Runs each step in its own transaction, committed in order.
+    pub async fn run_plan(&mut self, plan: &Plan) -> Result<(), Fault> {
+        for step in plan {
+            self.transaction(step).await?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn execute(client: &impl GenericClient, statement: &Statement) -> Result<u64, tokio_postgres::Error> {
+    client.execute(statement.sql.as_str(), &params(statement)).await
+}
+
+pub async fn query_column(
+    client: &impl GenericClient,
+    statement: &Statement,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client.query(statement.sql.as_str(), &params(statement)).await?;
+    rows.iter().map(|row| row.try_get::<_, String>(0)).collect()
+}
+
+fn params(statement: &Statement) -> Vec<&(dyn ToSql + Sync)> {
+    statement.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}

@@ -1,0 +1,74 @@
+//! The one revocation routine, shared by the provisioner's `revoke` and the reaper. Revoking means: the access
+//! the grant gave is gone from the database, and nothing else is. It is idempotent: a missing role is success.
+
+use crate::config_source::ConfigSource;
+use crate::error::Fault;
+use crate::pg::{self, Connections, Session};
+use crate::store::GrantStore;
+use grant_model::escalation::roles_to_revoke;
+use grant_model::{sql, Config, ConfigError, Grant, Strategy};
+
+/// SQLSTATE undefined_object: the role is already gone.
+const UNDEFINED_OBJECT: &str = "42704";
+
+pub struct Revoker<'a> {
+    pub store: &'a GrantStore,
+    pub connections: &'a Connections,
+    pub source: &'a ConfigSource,
+}
+
+impl Revoker<'_> {
+    /// Takes away the database access `grant` gave. Does not touch the grant's row: the caller records the
+    /// outcome with its own conditional write.
+    pub async fn revoke_access(&self, config: &Config, grant: &Grant) -> Result<(), Fault> {
+        let db = config.databases.get(&grant.database).ok_or_else(|| {
+            Fault::Config(ConfigError(format!(
+                "database {:?} of grant {} is no longer configured, so its access cannot be revoked",
+                grant.database, grant.grant_id
+            )))
+        })?;
+        let mut session = self.connections.session(&grant.database, db, self.source).await?;
+        let outcome = match grant.strategy {
+            Strategy::TempUser => drop_temp_user(&mut session, &grant.db_user, &config.marker_role()).await,
+            Strategy::RoleEscalation => self.revoke_escalation(&mut session, grant).await,
+        };
+        match outcome {
+            Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn revoke_escalation(&self, session: &mut Session, grant: &Grant) -> Result<(), Fault> {
+        let database = session.database().to_string();
+        let fault = |e: tokio_postgres::Error| Fault::postgres(&database, &e);
+        let tx = session.client().transaction().await.map_err(fault)?;
+        // Under the user's lock, no grant of an overlapping role can commit between this check and the REVOKE.
+        pg::execute(&tx, &sql::lock_user(&grant.db_user)).await.map_err(fault)?;
+        let live = self.store.live_grants_for_user(&grant.database, &grant.db_user).await?;
+        let roles = roles_to_revoke(grant, &live);
+        if roles.is_empty() {
+            return tx.commit().await.map_err(fault);
+        }
+        pg::execute(&tx, &sql::revoke_roles(&grant.db_user, &roles)).await.map_err(fault)?;
+        tx.commit().await.map_err(fault)?;
+        session.execute(&sql::terminate_sessions(&grant.db_user)).await?;
+        Ok(())
+    }
+}
+
+/// Drops a temporary user, after checking it is one of ours: a role outside the marker role is never dropped,
+/// whatever the table says.
+async fn drop_temp_user(session: &mut Session, username: &str, marker_role: &str) -> Result<(), Fault> {
+    if session.query_column(&sql::role_exists(username)).await?.is_empty() {
+        return Ok(());
+    }
+    let memberships = session.query_column(&sql::memberships(username)).await?;
+    if !memberships.iter().any(|m| m == marker_role) {
+        return Err(Fault::Postgres {
+            database: session.database().to_string(),
+            code: None,
+            message: format!("refusing to drop role {username:?}: it is not a member of {marker_role:?}"),
+        });
+    }
+    session.run_plan(&sql::revoke_temp_user(username)).await
+}

@@ -36,6 +36,18 @@ impl Fault {
         Fault::Postgres { database: database.to_string(), code, message }
     }
 
+    /// A short name for the kind of fault: the `errorType` a Lambda reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Settings(_) => "Settings",
+            Fault::Config(_) => "Config",
+            Fault::S3 { .. } => "S3",
+            Fault::Dynamo { .. } => "DynamoDB",
+            Fault::Postgres { .. } => "PostgreSQL",
+            Fault::Busy(_) => "Busy",
+        }
+    }
+
     /// The SQLSTATE of a PostgreSQL fault, e.g. `2BP01` for a role that other objects still depend on.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {

@@ -1,0 +1,95 @@
+//! The provisioner Lambda: turns an invocation into one of the four actions. Client mistakes become a structured
+//! `{"ok": false}` response; faults become function errors so the caller (or Lambda's async retry) tries again.
+
+mod grant;
+mod manage;
+
+use grant_adapters::{ConfigSource, Connections, Fault, GrantStore, Revoker, Settings};
+use grant_model::response::Response;
+use grant_model::{ClientError, Request};
+use serde_json::Value;
+use tracing::Instrument;
+
+/// Everything built once at cold start and borrowed by each invocation.
+pub struct App {
+    pub settings: Settings,
+    pub store: GrantStore,
+    pub source: ConfigSource,
+    pub connections: Connections,
+}
+
+/// This layer's error: whose fault it is decides how the invocation ends.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Fault(#[from] Fault),
+}
+
+impl App {
+    pub fn new(sdk: &aws_config::SdkConfig, settings: Settings) -> App {
+        App {
+            store: GrantStore::new(sdk, &settings.grants_table),
+            source: ConfigSource::new(sdk, &settings),
+            connections: Connections::default(),
+            settings,
+        }
+    }
+
+    pub async fn from_env() -> Result<App, Fault> {
+        let settings = Settings::from_env()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(App::new(&sdk, settings))
+    }
+
+    fn revoker(&self) -> Revoker<'_> {
+        Revoker { store: &self.store, connections: &self.connections, source: &self.source }
+    }
+
+    /// One invocation: the response for a handled request (including client errors), or a fault.
+    pub async fn handle(&self, payload: Value) -> Result<Value, Fault> {
+        let request = match Request::parse(payload) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::info!(code = ?error.code, message = %error.message, "request rejected");
+                return Ok(Response::Failure(error).to_json());
+            }
+        };
+        let span = tracing::info_span!(
+            "request",
+            action = request.action(),
+            grant_id = tracing::field::Empty,
+            requester = tracing::field::Empty
+        );
+        let outcome = async {
+            match request {
+                Request::Grant(req) => grant::grant(self, req).await,
+                Request::Revoke(req) => manage::revoke(self, req).await,
+                Request::Extend(req) => manage::extend(self, req).await,
+                Request::Describe(req) => manage::describe(self, req).await,
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        let _entered = span.enter();
+        match outcome {
+            Ok(response) => Ok(response.to_json()),
+            Err(ActionError::Client(error)) => {
+                tracing::info!(code = ?error.code, message = %error.message, "request refused");
+                Ok(Response::Failure(error).to_json())
+            }
+            Err(ActionError::Fault(fault)) => {
+                tracing::error!(error = %fault, "request failed; the caller should retry");
+                Err(fault)
+            }
+        }
+    }
+}
+
+/// Notes the grant being worked on in the current span, so every later log line carries it.
+fn note_grant(grant_id: &str, requester: &str) {
+    let span = tracing::Span::current();
+    span.record("grant_id", grant_id);
+    span.record("requester", requester);
+}

@@ -1,0 +1,33 @@
+//! Test environment the project owns, for integration tests of the other crates:
+//!
+//! * [`PgCluster`]: a throwaway PostgreSQL cluster per test, on its own port.
+//! * [`moto()`]: one moto server (S3, DynamoDB, ...) per test process.
+//! * [`RuntimeApi`] + [`LambdaProcess`]: run a real Lambda binary against a
+//!   double of the Lambda Runtime API.
+//!
+//! Everything is real processes on 127.0.0.1; run `scripts/setup.sh` once per machine.
+
+use std::io::{BufRead, BufReader, Read};
+
+mod lambda_api;
+mod moto;
+mod postgres;
+
+pub use lambda_api::{Invocation, LambdaProcess, RuntimeApi};
+pub use moto::{moto, unique_name, Moto};
+pub use postgres::{PgCluster, SUPERUSER_PASSWORD};
+
+/// Calls `on_line` for every line of `pipe` on a background thread until EOF.
+pub(crate) fn drain(
+    pipe: impl Read + Send + 'static,
+    mut on_line: impl FnMut(&str) + Send + 'static,
+) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            on_line(&String::from_utf8_lossy(&line));
+            line.clear();
+        }
+    });
+}

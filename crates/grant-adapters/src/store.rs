@@ -4,8 +4,8 @@
 
 use crate::error::Fault;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use grant_model::item::{all_expiry_shards, GrantItem, EXPIRY_INDEX, REQUESTER_INDEX};
@@ -21,7 +21,10 @@ pub struct GrantStore {
 
 impl GrantStore {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> GrantStore {
-        GrantStore { client: Client::new(sdk), table: table.to_string() }
+        GrantStore {
+            client: Client::new(sdk),
+            table: table.to_string(),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -44,7 +47,12 @@ impl GrantStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(Fault::dynamo("PutItem", e)),
         }
     }
@@ -56,18 +64,34 @@ impl GrantStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(after)?))
-            .condition_expression("#status = :status AND size(#history) = :history_len AND #attempts = :attempts")
+            .condition_expression(
+                "#status = :status AND size(#history) = :history_len AND #attempts = :attempts",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#history", "history")
             .expression_attribute_names("#attempts", "revoke_attempts")
-            .expression_attribute_values(":status", AttributeValue::S(before.status.as_str().into()))
-            .expression_attribute_values(":history_len", AttributeValue::N(before.history.len().to_string()))
-            .expression_attribute_values(":attempts", AttributeValue::N(before.revoke_attempts.to_string()))
+            .expression_attribute_values(
+                ":status",
+                AttributeValue::S(before.status.as_str().into()),
+            )
+            .expression_attribute_values(
+                ":history_len",
+                AttributeValue::N(before.history.len().to_string()),
+            )
+            .expression_attribute_values(
+                ":attempts",
+                AttributeValue::N(before.revoke_attempts.to_string()),
+            )
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(Fault::dynamo("PutItem", e)),
         }
     }
@@ -87,7 +111,11 @@ impl GrantStore {
 
     /// The live (pending or active) grants for one database user, from the sparse expiry index: its size follows
     /// what is live, not the table's history.
-    pub async fn live_grants_for_user(&self, database: &str, db_user: &str) -> Result<Vec<Grant>, Fault> {
+    pub async fn live_grants_for_user(
+        &self,
+        database: &str,
+        db_user: &str,
+    ) -> Result<Vec<Grant>, Fault> {
         let mut grants = Vec::new();
         for shard in all_expiry_shards() {
             let mut pages = self
@@ -116,17 +144,29 @@ impl GrantStore {
     /// Creates the table as the SPEC (and the Terraform module) defines it: for local runs and tests.
     pub async fn create_table(&self) -> Result<(), Fault> {
         let attribute = |name: &str, kind: ScalarAttributeType| {
-            AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().expect("static schema")
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+                .expect("static schema")
         };
         let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("static schema")
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("static schema")
         };
         let index = |name: &str, hash: &str, range: &str| {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
                 .key_schema(key(hash, KeyType::Hash))
                 .key_schema(key(range, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .expect("static schema")
         };
@@ -149,7 +189,11 @@ impl GrantStore {
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder().attribute_name("purge_at").enabled(true).build().expect("static"),
+                TimeToLiveSpecification::builder()
+                    .attribute_name("purge_at")
+                    .enabled(true)
+                    .build()
+                    .expect("static"),
             )
             .send()
             .await
@@ -159,12 +203,16 @@ impl GrantStore {
 }
 
 pub fn to_item(grant: &Grant) -> Result<Item, Fault> {
-    serde_dynamo::to_item(GrantItem::from(grant))
-        .map_err(|e| Fault::Dynamo { operation: "encode item", message: e.to_string() })
+    serde_dynamo::to_item(GrantItem::from(grant)).map_err(|e| Fault::Dynamo {
+        operation: "encode item",
+        message: e.to_string(),
+    })
 }
 
 pub fn from_item(item: Item) -> Result<Grant, Fault> {
-    let item: GrantItem = serde_dynamo::from_item(item)
-        .map_err(|e| Fault::Dynamo { operation: "decode item", message: e.to_string() })?;
+    let item: GrantItem = serde_dynamo::from_item(item).map_err(|e| Fault::Dynamo {
+        operation: "decode item",
+        message: e.to_string(),
+    })?;
     Ok(item.into())
 }

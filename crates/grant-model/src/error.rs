@@ -19,8 +19,24 @@ pub enum ErrorCode {
     InvalidState,
 }
 
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::UnknownDatabase => "unknown_database",
+            ErrorCode::UnknownTarget => "unknown_target",
+            ErrorCode::UnknownDbUser => "unknown_db_user",
+            ErrorCode::PolicyViolation => "policy_violation",
+            ErrorCode::AlreadyHasAccess => "already_has_access",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidState => "invalid_state",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{code:?}: {message}")]
+#[error("{}: {message}", code.as_str())]
 pub struct ClientError {
     pub code: ErrorCode,
     pub message: String,
@@ -28,7 +44,10 @@ pub struct ClientError {
 
 impl ClientError {
     pub fn new(code: ErrorCode, message: impl fmt::Display) -> Self {
-        Self { code, message: message.to_string() }
+        Self {
+            code,
+            message: message.to_string(),
+        }
     }
     pub fn invalid_request(message: impl fmt::Display) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -37,7 +56,10 @@ impl ClientError {
         Self::new(ErrorCode::InvalidState, message)
     }
     pub fn not_found(grant_id: &str) -> Self {
-        Self::new(ErrorCode::NotFound, format!("no grant with grant_id {grant_id:?}"))
+        Self::new(
+            ErrorCode::NotFound,
+            format!("no grant with grant_id {grant_id:?}"),
+        )
     }
 }
 

@@ -160,7 +160,12 @@ impl Grant {
     }
 
     /// pending -> failed: nothing was created in the database; `error` says why (no secrets in it).
-    pub fn fail(&mut self, now: DateTime<Utc>, error: &str, retention: Retention) -> Result<(), ClientError> {
+    pub fn fail(
+        &mut self,
+        now: DateTime<Utc>,
+        error: &str,
+        retention: Retention,
+    ) -> Result<(), ClientError> {
         self.expect(Status::Pending, "fail")?;
         self.last_error = Some(truncate(error));
         self.purge_at = Some(purge_at(now, retention));
@@ -175,7 +180,12 @@ impl Grant {
         self.expires_at = now + seconds(duration_seconds);
         self.purge_at = None;
         let actor = self.requester.clone();
-        self.transition(now, Status::Pending, &actor, format!("retried; {}", requested_note(duration_seconds)));
+        self.transition(
+            now,
+            Status::Pending,
+            &actor,
+            format!("retried; {}", requested_note(duration_seconds)),
+        );
         Ok(())
     }
 
@@ -214,7 +224,11 @@ impl Grant {
         }
         let previous = self.expires_at;
         self.expires_at = now + seconds(duration_seconds);
-        let note = format!("extended from {} to {}: {reason}", format_time(previous), format_time(self.expires_at));
+        let note = format!(
+            "extended from {} to {}: {reason}",
+            format_time(previous),
+            format_time(self.expires_at)
+        );
         self.transition(now, Status::Active, actor, note);
         Ok(())
     }
@@ -232,7 +246,12 @@ impl Grant {
     /// The duration the grant was first asked for, kept in the creation entry so a retried request can be
     /// compared with the original after an extension moved `expires_at`.
     pub fn requested_duration_seconds(&self) -> Option<u64> {
-        let note = &self.history.iter().rev().find(|h| h.to == Status::Pending)?.note;
+        let note = &self
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.to == Status::Pending)?
+            .note;
         let (_, tail) = note.rsplit_once(REQUESTED_PREFIX)?;
         tail.trim_end_matches('s').parse().ok()
     }
@@ -254,8 +273,21 @@ impl Grant {
         self.record(now, Some(from), to, actor, note);
     }
 
-    fn record(&mut self, at: DateTime<Utc>, from: Option<Status>, to: Status, actor: &str, note: String) {
-        self.history.push(HistoryEntry { at, from, to, actor: actor.to_string(), note });
+    fn record(
+        &mut self,
+        at: DateTime<Utc>,
+        from: Option<Status>,
+        to: Status,
+        actor: &str,
+        note: String,
+    ) {
+        self.history.push(HistoryEntry {
+            at,
+            from,
+            to,
+            actor: actor.to_string(),
+            note,
+        });
     }
 }
 
@@ -297,7 +329,9 @@ pub(crate) mod rfc3339 {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let text = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -335,9 +369,11 @@ pub(crate) mod tests {
         let mut g = sample(Strategy::TempUser);
         assert_eq!((g.status, g.expires_at), (Status::Pending, t(1800)));
         g.activate(t(1)).unwrap();
-        g.extend(t(100), 3600, "alice@example.com", "more time").unwrap();
+        g.extend(t(100), 3600, "alice@example.com", "more time")
+            .unwrap();
         assert_eq!(g.expires_at, t(3700));
-        g.revoke(t(200), &RevokedBy::Actor("bob".into()), "done", KEEP).unwrap();
+        g.revoke(t(200), &RevokedBy::Actor("bob".into()), "done", KEEP)
+            .unwrap();
         assert_eq!(g.status, Status::Revoked);
         assert_eq!(g.revoked_by.as_deref(), Some("bob"));
         assert_eq!(g.purge_at, Some(t(200).timestamp() + 365 * 86400));
@@ -358,10 +394,16 @@ pub(crate) mod tests {
     fn failure_and_retry() {
         let mut g = sample(Strategy::TempUser);
         g.fail(t(5), "connection refused", KEEP).unwrap();
-        assert_eq!((g.status, g.last_error.as_deref()), (Status::Failed, Some("connection refused")));
+        assert_eq!(
+            (g.status, g.last_error.as_deref()),
+            (Status::Failed, Some("connection refused"))
+        );
         assert!(g.purge_at.is_some());
         g.retry(t(60), 900).unwrap();
-        assert_eq!((g.status, g.expires_at, g.purge_at), (Status::Pending, t(960), None));
+        assert_eq!(
+            (g.status, g.expires_at, g.purge_at),
+            (Status::Pending, t(960), None)
+        );
         assert_eq!(g.requested_duration_seconds(), Some(900));
     }
 

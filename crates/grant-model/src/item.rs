@@ -33,9 +33,17 @@ pub struct GrantItem {
     #[serde(with = "crate::grant::rfc3339")]
     pub expires_at: DateTime<Utc>,
     pub expires_at_epoch: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_time"
+    )]
     pub activated_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_time"
+    )]
     pub revoked_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_by: Option<String>,
@@ -52,7 +60,9 @@ pub struct GrantItem {
 
 /// The shard a grant's expiry row lives in: stable for a grant_id (FNV-1a), evenly spread.
 pub fn expiry_shard(grant_id: &str) -> String {
-    let hash = grant_id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = grant_id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     (hash % EXPIRY_SHARDS).to_string()
 }
 
@@ -161,9 +171,24 @@ mod tests {
         g.activate(t(1)).unwrap();
         let it = item(&g);
         let expected: BTreeSet<String> = [
-            "grant_id", "status", "requester", "approver", "reason", "request_id", "database", "target", "strategy",
-            "db_user", "roles", "created_at", "expires_at", "expires_at_epoch", "activated_at", "revoke_attempts",
-            "expiry_shard", "history",
+            "grant_id",
+            "status",
+            "requester",
+            "approver",
+            "reason",
+            "request_id",
+            "database",
+            "target",
+            "strategy",
+            "db_user",
+            "roles",
+            "created_at",
+            "expires_at",
+            "expires_at_epoch",
+            "activated_at",
+            "revoke_attempts",
+            "expiry_shard",
+            "history",
         ]
         .map(String::from)
         .into();
@@ -171,10 +196,20 @@ mod tests {
         let map: &std::collections::HashMap<String, AttributeValue> = it.as_ref();
         assert_eq!(map["status"], AttributeValue::S("active".into()));
         assert_eq!(map["strategy"], AttributeValue::S("temp_user".into()));
-        assert_eq!(map["expires_at"], AttributeValue::S("2026-11-18T11:36:40Z".into()));
-        assert_eq!(map["expires_at_epoch"], AttributeValue::N(t(1800).timestamp().to_string()));
-        let AttributeValue::L(history) = &map["history"] else { panic!("history is not a list") };
-        let AttributeValue::M(first) = &history[0] else { panic!("history entry is not a map") };
+        assert_eq!(
+            map["expires_at"],
+            AttributeValue::S("2026-11-18T11:36:40Z".into())
+        );
+        assert_eq!(
+            map["expires_at_epoch"],
+            AttributeValue::N(t(1800).timestamp().to_string())
+        );
+        let AttributeValue::L(history) = &map["history"] else {
+            panic!("history is not a list")
+        };
+        let AttributeValue::M(first) = &history[0] else {
+            panic!("history entry is not a map")
+        };
         let keys: BTreeSet<_> = first.keys().map(String::as_str).collect();
         assert_eq!(keys, ["actor", "at", "from", "note", "to"].into());
         assert_eq!(first["from"], AttributeValue::Null(true));
@@ -184,7 +219,8 @@ mod tests {
     fn terminal_items_leave_the_expiry_index_and_get_a_ttl() {
         let mut g = sample(Strategy::RoleEscalation);
         g.activate(t(1)).unwrap();
-        g.revoke(t(2), &RevokedBy::Expiry, "expired", Retention { days: 1 }).unwrap();
+        g.revoke(t(2), &RevokedBy::Expiry, "expired", Retention { days: 1 })
+            .unwrap();
         let it = item(&g);
         let attrs = names(&it);
         assert!(!attrs.contains("expiry_shard"));
@@ -198,7 +234,9 @@ mod tests {
     #[test]
     fn shards_are_stable_and_spread() {
         assert_eq!(expiry_shard("abc"), expiry_shard("abc"));
-        let used: BTreeSet<_> = (0..200).map(|i| expiry_shard(&format!("grant-{i}"))).collect();
+        let used: BTreeSet<_> = (0..200)
+            .map(|i| expiry_shard(&format!("grant-{i}")))
+            .collect();
         assert_eq!(used.len(), EXPIRY_SHARDS as usize);
     }
 }

@@ -39,13 +39,23 @@ pub fn temp_username(prefix: &str, requester: &str) -> String {
     let local = requester.split('@').next().unwrap_or_default();
     let mut readable: String = local
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     while readable.contains("__") {
         readable = readable.replace("__", "_");
     }
     let readable = readable.trim_matches('_');
-    let readable = if readable.is_empty() { "user" } else { readable };
+    let readable = if readable.is_empty() {
+        "user"
+    } else {
+        readable
+    };
     let room = MAX_IDENTIFIER_BYTES.saturating_sub(prefix.len() + 1 + SUFFIX_LEN);
     let readable = &readable[..readable.len().min(room)]; // ASCII only, so any byte index is a char boundary
     format!("{prefix}{readable}_{}", random_suffix())
@@ -87,7 +97,10 @@ mod tests {
 
     #[test]
     fn quoting_doubles_quotes() {
-        assert_eq!(quote_ident(r#"a"; DROP ROLE x; --"#), r#""a""; DROP ROLE x; --""#);
+        assert_eq!(
+            quote_ident(r#"a"; DROP ROLE x; --"#),
+            r#""a""; DROP ROLE x; --""#
+        );
         assert_eq!(quote_literal("it's"), "'it''s'");
     }
 

@@ -44,7 +44,11 @@ impl App {
     }
 
     fn revoker(&self) -> Revoker<'_> {
-        Revoker { store: &self.store, connections: &self.connections, source: &self.source }
+        Revoker {
+            store: &self.store,
+            connections: &self.connections,
+            source: &self.source,
+        }
     }
 
     /// One invocation: the response for a handled request (including client errors), or a fault.
@@ -52,7 +56,7 @@ impl App {
         let request = match Request::parse(payload) {
             Ok(request) => request,
             Err(error) => {
-                tracing::info!(code = ?error.code, message = %error.message, "request rejected");
+                tracing::info!(code = error.code.as_str(), detail = %error.message, "request rejected");
                 return Ok(Response::Failure(error).to_json());
             }
         };
@@ -76,7 +80,7 @@ impl App {
         match outcome {
             Ok(response) => Ok(response.to_json()),
             Err(ActionError::Client(error)) => {
-                tracing::info!(code = ?error.code, message = %error.message, "request refused");
+                tracing::info!(code = error.code.as_str(), detail = %error.message, "request refused");
                 Ok(Response::Failure(error).to_json())
             }
             Err(ActionError::Fault(fault)) => {

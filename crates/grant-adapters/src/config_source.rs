@@ -23,9 +23,7 @@ pub struct ConfigSource {
 
 impl ConfigSource {
     pub fn new(sdk: &aws_config::SdkConfig, settings: &Settings) -> ConfigSource {
-        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(settings.s3_force_path_style)
-            .build();
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(settings.s3_force_path_style).build();
         ConfigSource {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             bucket: settings.config_bucket.clone(),
@@ -64,10 +62,7 @@ impl ConfigSource {
                 return Ok(bytes.clone());
             }
         }
-        let fault = |message: String| Fault::S3 {
-            key: format!("s3://{}/{key}", self.bucket),
-            message,
-        };
+        let fault = |message: String| Fault::S3 { key: format!("s3://{}/{key}", self.bucket), message };
         let output = self
             .s3
             .get_object()
@@ -76,11 +71,7 @@ impl ConfigSource {
             .send()
             .await
             .map_err(|e| fault(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
-        let body = output
-            .body
-            .collect()
-            .await
-            .map_err(|e| fault(e.to_string()))?;
+        let body = output.body.collect().await.map_err(|e| fault(e.to_string()))?;
         let bytes = Arc::new(body.into_bytes().to_vec());
         objects.insert(key.to_string(), (Instant::now(), bytes.clone()));
         Ok(bytes)

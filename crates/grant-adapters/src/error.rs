@@ -12,16 +12,9 @@ pub enum Fault {
     #[error("S3 GetObject {key}: {message}")]
     S3 { key: String, message: String },
     #[error("DynamoDB {operation}: {message}")]
-    Dynamo {
-        operation: &'static str,
-        message: String,
-    },
+    Dynamo { operation: &'static str, message: String },
     #[error("PostgreSQL ({database}): {message}")]
-    Postgres {
-        database: String,
-        code: Option<String>,
-        message: String,
-    },
+    Postgres { database: String, code: Option<String>, message: String },
     /// Another invocation is working on the same grant; retrying later will succeed.
     #[error("{0}")]
     Busy(String),
@@ -29,28 +22,18 @@ pub enum Fault {
 
 impl Fault {
     pub fn dynamo(operation: &'static str, error: impl std::error::Error) -> Fault {
-        Fault::Dynamo {
-            operation,
-            message: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
-        }
+        Fault::Dynamo { operation, message: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string() }
     }
 
     pub fn postgres(database: &str, error: &tokio_postgres::Error) -> Fault {
         let (code, message) = match error.as_db_error() {
             Some(db) => {
                 let detail = db.detail().map(|d| format!(" ({d})")).unwrap_or_default();
-                (
-                    Some(db.code().code().to_string()),
-                    format!("{}: {}{detail}", db.code().code(), db.message()),
-                )
+                (Some(db.code().code().to_string()), format!("{}: {}{detail}", db.code().code(), db.message()))
             }
             None => (None, error_chain(error)),
         };
-        Fault::Postgres {
-            database: database.to_string(),
-            code,
-            message,
-        }
+        Fault::Postgres { database: database.to_string(), code, message }
     }
 
     /// A short name for the kind of fault: the `errorType` a Lambda reports.

@@ -4,19 +4,13 @@
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_default();
-    let filter = EnvFilter::try_new(if level.is_empty() {
-        "info"
-    } else {
-        level.as_str()
-    })
-    .unwrap_or_else(|_| EnvFilter::new("info"))
-    // The SDK's and hyper's chatter at INFO is noise in a Lambda's log.
-    .add_directive("aws_smithy_runtime=warn".parse().expect("static directive"))
-    .add_directive("aws_config=warn".parse().expect("static directive"))
-    .add_directive("hyper=warn".parse().expect("static directive"));
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_default();
+    let filter = EnvFilter::try_new(if level.is_empty() { "info" } else { level.as_str() })
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // The SDK's and hyper's chatter at INFO is noise in a Lambda's log.
+        .add_directive("aws_smithy_runtime=warn".parse().expect("static directive"))
+        .add_directive("aws_config=warn".parse().expect("static directive"))
+        .add_directive("hyper=warn".parse().expect("static directive"));
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

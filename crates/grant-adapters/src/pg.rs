@@ -31,28 +31,14 @@ pub struct Session {
 }
 
 impl Connections {
-    pub async fn session(
-        &self,
-        name: &str,
-        db: &DatabaseConfig,
-        source: &ConfigSource,
-    ) -> Result<Session, Fault> {
-        let slot = self
-            .slots
-            .lock()
-            .expect("slot map lock")
-            .entry(name.to_string())
-            .or_default()
-            .clone();
+    pub async fn session(&self, name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<Session, Fault> {
+        let slot = self.slots.lock().expect("slot map lock").entry(name.to_string()).or_default().clone();
         let mut client = slot.lock_owned().await;
         if client.as_ref().is_none_or(Client::is_closed) {
             *client = None;
             *client = Some(connect(name, db, source).await?);
         }
-        Ok(Session {
-            database: name.to_string(),
-            client,
-        })
+        Ok(Session { database: name.to_string(), client })
     }
 }
 
@@ -66,11 +52,7 @@ async fn connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Resu
     }
 }
 
-async fn try_connect(
-    name: &str,
-    db: &DatabaseConfig,
-    source: &ConfigSource,
-) -> Result<Client, Fault> {
+async fn try_connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<Client, Fault> {
     let admin = source.admin_credentials(db).await?;
     let mut config = tokio_postgres::Config::new();
     config
@@ -80,27 +62,23 @@ async fn try_connect(
         .user(&admin.username)
         .password(admin.password.as_bytes())
         .application_name("jit-access")
+        // A revocation stuck behind a lock must fail (and be retried) well within its lease.
+        .options("-c statement_timeout=20000 -c lock_timeout=10000")
         .connect_timeout(CONNECT_TIMEOUT);
     let fault = |e: tokio_postgres::Error| Fault::postgres(name, &e);
     let ca_bundle = source.ca_bundle(db).await?;
     let client = match tls::client_config(db.sslmode, ca_bundle.as_deref().map(Vec::as_slice))? {
         None => {
-            let (client, connection) = config
-                .ssl_mode(tokio_postgres::config::SslMode::Disable)
-                .connect(NoTls)
-                .await
-                .map_err(fault)?;
+            let (client, connection) =
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable).connect(NoTls).await.map_err(fault)?;
             tokio::spawn(drive(name.to_string(), connection));
             client
         }
         Some(tls_config) => {
             debug_assert_ne!(db.sslmode, SslMode::Disable);
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
-            let (client, connection) = config
-                .ssl_mode(tokio_postgres::config::SslMode::Require)
-                .connect(tls)
-                .await
-                .map_err(fault)?;
+            let (client, connection) =
+                config.ssl_mode(tokio_postgres::config::SslMode::Require).connect(tls).await.map_err(fault)?;
             tokio::spawn(drive(name.to_string(), connection));
             client
         }
@@ -108,10 +86,7 @@ async fn try_connect(
     Ok(client)
 }
 
-async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(
-    database: String,
-    connection: F,
-) {
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(database: String, connection: F) {
     if let Err(e) = connection.await {
         tracing::warn!(database, error = %Fault::postgres(&database, &e), "admin connection closed");
     }
@@ -123,9 +98,7 @@ impl Session {
     }
 
     pub fn client(&mut self) -> &mut Client {
-        self.client
-            .as_mut()
-            .expect("a session always holds a connected client")
+        self.client.as_mut().expect("a session always holds a connected client")
     }
 
     pub fn fault(&self, error: &tokio_postgres::Error) -> Fault {
@@ -165,29 +138,18 @@ impl Session {
     }
 }
 
-pub async fn execute(
-    client: &impl GenericClient,
-    statement: &Statement,
-) -> Result<u64, tokio_postgres::Error> {
-    client
-        .execute(statement.sql.as_str(), &params(statement))
-        .await
+pub async fn execute(client: &impl GenericClient, statement: &Statement) -> Result<u64, tokio_postgres::Error> {
+    client.execute(statement.sql.as_str(), &params(statement)).await
 }
 
 pub async fn query_column(
     client: &impl GenericClient,
     statement: &Statement,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let rows = client
-        .query(statement.sql.as_str(), &params(statement))
-        .await?;
+    let rows = client.query(statement.sql.as_str(), &params(statement)).await?;
     rows.iter().map(|row| row.try_get::<_, String>(0)).collect()
 }
 
 fn params(statement: &Statement) -> Vec<&(dyn ToSql + Sync)> {
-    statement
-        .params
-        .iter()
-        .map(|p| p as &(dyn ToSql + Sync))
-        .collect()
+    statement.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }

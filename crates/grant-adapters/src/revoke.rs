@@ -27,14 +27,9 @@ impl Revoker<'_> {
                 grant.database, grant.grant_id
             )))
         })?;
-        let mut session = self
-            .connections
-            .session(&grant.database, db, self.source)
-            .await?;
+        let mut session = self.connections.session(&grant.database, db, self.source).await?;
         let outcome = match grant.strategy {
-            Strategy::TempUser => {
-                drop_temp_user(&mut session, &grant.db_user, &config.marker_role()).await
-            }
+            Strategy::TempUser => drop_temp_user(&mut session, &grant.db_user, &config.marker_role()).await,
             Strategy::RoleEscalation => self.revoke_escalation(&mut session, grant).await,
         };
         match outcome {
@@ -48,40 +43,23 @@ impl Revoker<'_> {
         let fault = |e: tokio_postgres::Error| Fault::postgres(&database, &e);
         let tx = session.client().transaction().await.map_err(fault)?;
         // Under the user's lock, no grant of an overlapping role can commit between this check and the REVOKE.
-        pg::execute(&tx, &sql::lock_user(&grant.db_user))
-            .await
-            .map_err(fault)?;
-        let live = self
-            .store
-            .live_grants_for_user(&grant.database, &grant.db_user)
-            .await?;
+        pg::execute(&tx, &sql::lock_user(&grant.db_user)).await.map_err(fault)?;
+        let live = self.store.live_grants_for_user(&grant.database, &grant.db_user).await?;
         let roles = roles_to_revoke(grant, &live);
         if roles.is_empty() {
             return tx.commit().await.map_err(fault);
         }
-        pg::execute(&tx, &sql::revoke_roles(&grant.db_user, &roles))
-            .await
-            .map_err(fault)?;
+        pg::execute(&tx, &sql::revoke_roles(&grant.db_user, &roles)).await.map_err(fault)?;
         tx.commit().await.map_err(fault)?;
-        session
-            .execute(&sql::terminate_sessions(&grant.db_user))
-            .await?;
+        session.execute(&sql::terminate_sessions(&grant.db_user)).await?;
         Ok(())
     }
 }
 
 /// Drops a temporary user, after checking it is one of ours: a role outside the marker role is never dropped,
 /// whatever the table says.
-async fn drop_temp_user(
-    session: &mut Session,
-    username: &str,
-    marker_role: &str,
-) -> Result<(), Fault> {
-    if session
-        .query_column(&sql::role_exists(username))
-        .await?
-        .is_empty()
-    {
+async fn drop_temp_user(session: &mut Session, username: &str, marker_role: &str) -> Result<(), Fault> {
+    if session.query_column(&sql::role_exists(username)).await?.is_empty() {
         return Ok(());
     }
     let memberships = session.query_column(&sql::memberships(username)).await?;
@@ -89,9 +67,7 @@ async fn drop_temp_user(
         return Err(Fault::Postgres {
             database: session.database().to_string(),
             code: None,
-            message: format!(
-                "refusing to drop role {username:?}: it is not a member of {marker_role:?}"
-            ),
+            message: format!("refusing to drop role {username:?}: it is not a member of {marker_role:?}"),
         });
     }
     session.run_plan(&sql::revoke_temp_user(username)).await

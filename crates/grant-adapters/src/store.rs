@@ -1,18 +1,27 @@
 //! Grants in DynamoDB. Every write is conditional: a new grant only if its id is unused, a change only if the
-//! row is still as it was read (same status, history length and attempt count), so two Lambdas acting on one
-//! grant cannot both succeed.
+//! row is still as it was read (same status, history length and attempt count) and nobody holds a lease on it,
+//! so two Lambdas acting on one grant cannot both succeed.
+//!
+//! A lease (`lease_owner`, `lease_until`: present only while a revocation is under way) is taken before any SQL
+//! that revokes, so two reapers, or a reaper and a manual revoke or extend, never act on one grant at once. A
+//! crashed holder's lease simply runs out.
 
 use crate::error::Fault;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
-use grant_model::item::{all_expiry_shards, GrantItem, EXPIRY_INDEX, REQUESTER_INDEX};
+use grant_model::item::{active_shards, pending_shards, GrantItem, EXPIRY_INDEX, REQUESTER_INDEX};
 use grant_model::Grant;
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
+
+/// Holds when no lease is held, or the one held has run out.
+const NO_LIVE_LEASE: &str = "(attribute_not_exists(lease_until) OR lease_until < :now)";
+/// Holds while the row is as it was read.
+const UNCHANGED: &str = "#status = :status AND size(#history) = :history_len AND #attempts = :attempts";
 
 pub struct GrantStore {
     client: Client,
@@ -21,10 +30,11 @@ pub struct GrantStore {
 
 impl GrantStore {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> GrantStore {
-        GrantStore {
-            client: Client::new(sdk),
-            table: table.to_string(),
-        }
+        GrantStore::from_client(Client::new(sdk), table)
+    }
+
+    pub fn from_client(client: Client, table: &str) -> GrantStore {
+        GrantStore { client, table: table.to_string() }
     }
 
     pub fn client(&self) -> &Client {
@@ -47,51 +57,73 @@ impl GrantStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(Fault::dynamo("PutItem", e)),
         }
     }
 
-    /// Replaces `before` with `after`; false if the row changed since `before` was read.
+    /// Replaces `before` with `after`; false if the row changed since `before` was read or is leased.
     pub async fn replace(&self, before: &Grant, after: &Grant) -> Result<bool, Fault> {
-        let result = self
+        let condition = format!("{UNCHANGED} AND {NO_LIVE_LEASE}");
+        let now = AttributeValue::N(chrono::Utc::now().timestamp().to_string());
+        self.put_if(after, &condition, unchanged_values(before).chain([(":now", now)])).await
+    }
+
+    /// Takes a lease of `lease_seconds` on a grant as it was read; false if it changed, or another holds a live
+    /// lease, or (with `only_if_expired`) it was extended meanwhile.
+    pub async fn claim(&self, grant: &Grant, owner: &str, lease_seconds: i64, only_if_expired: bool) -> Result<bool, Fault> {
+        let now = chrono::Utc::now().timestamp();
+        let mut condition = format!("{UNCHANGED} AND {NO_LIVE_LEASE}");
+        if only_if_expired {
+            condition.push_str(" AND expires_at_epoch <= :now");
+        }
+        let mut request = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(after)?))
-            .condition_expression(
-                "#status = :status AND size(#history) = :history_len AND #attempts = :attempts",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#history", "history")
-            .expression_attribute_names("#attempts", "revoke_attempts")
-            .expression_attribute_values(
-                ":status",
-                AttributeValue::S(before.status.as_str().into()),
-            )
-            .expression_attribute_values(
-                ":history_len",
-                AttributeValue::N(before.history.len().to_string()),
-            )
-            .expression_attribute_values(
-                ":attempts",
-                AttributeValue::N(before.revoke_attempts.to_string()),
-            )
-            .send()
-            .await;
-        match result {
+            .key("grant_id", AttributeValue::S(grant.grant_id.clone()))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression(condition)
+            .expression_attribute_values(":owner", AttributeValue::S(owner.into()))
+            .expression_attribute_values(":until", AttributeValue::N((now + lease_seconds).to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
+        for (name, value) in unchanged_values(grant) {
+            request = request.expression_attribute_values(name, value);
+        }
+        for (alias, name) in ATTRIBUTE_ALIASES {
+            request = request.expression_attribute_names(alias, name);
+        }
+        match request.send().await {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(Fault::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// Records the outcome of claimed work, which also ends the lease; false if the lease was lost meanwhile.
+    pub async fn replace_claimed(&self, before: &Grant, after: &Grant, owner: &str) -> Result<bool, Fault> {
+        let condition = format!("{UNCHANGED} AND lease_owner = :owner");
+        let owner = AttributeValue::S(owner.into());
+        self.put_if(after, &condition, unchanged_values(before).chain([(":owner", owner)])).await
+    }
+
+    async fn put_if(
+        &self,
+        item: &Grant,
+        condition: &str,
+        values: impl Iterator<Item = (&'static str, AttributeValue)>,
+    ) -> Result<bool, Fault> {
+        let mut request =
+            self.client.put_item().table_name(&self.table).set_item(Some(to_item(item)?)).condition_expression(condition);
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        for (alias, name) in ATTRIBUTE_ALIASES {
+            request = request.expression_attribute_names(alias, name);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(Fault::dynamo("PutItem", e)),
         }
     }
@@ -111,62 +143,80 @@ impl GrantStore {
 
     /// The live (pending or active) grants for one database user, from the sparse expiry index: its size follows
     /// what is live, not the table's history.
-    pub async fn live_grants_for_user(
-        &self,
-        database: &str,
-        db_user: &str,
-    ) -> Result<Vec<Grant>, Fault> {
+    pub async fn live_grants_for_user(&self, database: &str, db_user: &str) -> Result<Vec<Grant>, Fault> {
         let mut grants = Vec::new();
-        for shard in all_expiry_shards() {
-            let mut pages = self
+        for shard in active_shards().chain(pending_shards()) {
+            let query = self
+                .expiry_query(shard)
+                .filter_expression("#database = :database AND db_user = :db_user")
+                .expression_attribute_names("#database", "database")
+                .expression_attribute_values(":database", AttributeValue::S(database.into()))
+                .expression_attribute_values(":db_user", AttributeValue::S(db_user.into()));
+            grants.extend(collect(query).await?);
+        }
+        Ok(grants)
+    }
+
+    /// Every live grant: for the orphan sweep, which must know every user that still has a reason to exist.
+    pub async fn live_grants(&self) -> Result<Vec<Grant>, Fault> {
+        let mut grants = Vec::new();
+        for shard in active_shards().chain(pending_shards()) {
+            grants.extend(collect(self.expiry_query(shard)).await?);
+        }
+        Ok(grants)
+    }
+
+    /// Active grants with `expires_at_epoch <= now`, oldest first within each partition.
+    pub async fn expired_active(&self, now_epoch: i64) -> Result<Vec<Grant>, Fault> {
+        let mut grants = Vec::new();
+        for shard in active_shards() {
+            let query = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name(EXPIRY_INDEX)
-                .key_condition_expression("expiry_shard = :shard")
-                .filter_expression("#database = :database AND db_user = :db_user")
-                .expression_attribute_names("#database", "database")
+                .key_condition_expression("expiry_shard = :shard AND expires_at_epoch <= :now")
                 .expression_attribute_values(":shard", AttributeValue::S(shard))
-                .expression_attribute_values(":database", AttributeValue::S(database.into()))
-                .expression_attribute_values(":db_user", AttributeValue::S(db_user.into()))
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| Fault::dynamo("Query", e))?;
-                for item in page.items.unwrap_or_default() {
-                    grants.push(from_item(item)?);
-                }
-            }
+                .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
+                .scan_index_forward(true);
+            grants.extend(collect(query).await?);
         }
-        Ok(grants.into_iter().filter(|g| g.status.is_live()).collect())
+        grants.sort_by_key(|g| g.expires_at);
+        Ok(grants)
+    }
+
+    /// Every pending grant: provisionings in flight, or crashed ones for the reaper to clean up.
+    pub async fn pending(&self) -> Result<Vec<Grant>, Fault> {
+        let mut grants = Vec::new();
+        for shard in pending_shards() {
+            grants.extend(collect(self.expiry_query(shard)).await?);
+        }
+        Ok(grants)
+    }
+
+    fn expiry_query(&self, shard: String) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(EXPIRY_INDEX)
+            .key_condition_expression("expiry_shard = :shard")
+            .expression_attribute_values(":shard", AttributeValue::S(shard))
     }
 
     /// Creates the table as the SPEC (and the Terraform module) defines it: for local runs and tests.
     pub async fn create_table(&self) -> Result<(), Fault> {
         let attribute = |name: &str, kind: ScalarAttributeType| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(kind)
-                .build()
-                .expect("static schema")
+            AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().expect("static schema")
         };
         let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .expect("static schema")
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("static schema")
         };
         let index = |name: &str, hash: &str, range: &str| {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
                 .key_schema(key(hash, KeyType::Hash))
                 .key_schema(key(range, KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .expect("static schema")
         };
@@ -189,11 +239,7 @@ impl GrantStore {
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name("purge_at")
-                    .enabled(true)
-                    .build()
-                    .expect("static"),
+                TimeToLiveSpecification::builder().attribute_name("purge_at").enabled(true).build().expect("static"),
             )
             .send()
             .await
@@ -202,17 +248,38 @@ impl GrantStore {
     }
 }
 
+const ATTRIBUTE_ALIASES: [(&str, &str); 3] =
+    [("#status", "status"), ("#history", "history"), ("#attempts", "revoke_attempts")];
+
+fn unchanged_values(grant: &Grant) -> impl Iterator<Item = (&'static str, AttributeValue)> {
+    [
+        (":status", AttributeValue::S(grant.status.as_str().into())),
+        (":history_len", AttributeValue::N(grant.history.len().to_string())),
+        (":attempts", AttributeValue::N(grant.revoke_attempts.to_string())),
+    ]
+    .into_iter()
+}
+
+/// Every item of every page of a query.
+async fn collect(query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder) -> Result<Vec<Grant>, Fault> {
+    let mut grants = Vec::new();
+    let mut pages = query.into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Fault::dynamo("Query", e))?;
+        for item in page.items.unwrap_or_default() {
+            grants.push(from_item(item)?);
+        }
+    }
+    Ok(grants)
+}
+
 pub fn to_item(grant: &Grant) -> Result<Item, Fault> {
-    serde_dynamo::to_item(GrantItem::from(grant)).map_err(|e| Fault::Dynamo {
-        operation: "encode item",
-        message: e.to_string(),
-    })
+    serde_dynamo::to_item(GrantItem::from(grant))
+        .map_err(|e| Fault::Dynamo { operation: "encode item", message: e.to_string() })
 }
 
 pub fn from_item(item: Item) -> Result<Grant, Fault> {
-    let item: GrantItem = serde_dynamo::from_item(item).map_err(|e| Fault::Dynamo {
-        operation: "decode item",
-        message: e.to_string(),
-    })?;
+    let item: GrantItem = serde_dynamo::from_item(item)
+        .map_err(|e| Fault::Dynamo { operation: "decode item", message: e.to_string() })?;
     Ok(item.into())
 }

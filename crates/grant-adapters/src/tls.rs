@@ -14,23 +14,19 @@ use std::sync::Arc;
 pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-global-bundle.pem");
 
 /// The rustls config for a mode, or None for `disable`.
-pub fn client_config(
-    mode: SslMode,
-    ca_bundle: Option<&[u8]>,
-) -> Result<Option<ClientConfig>, Fault> {
+pub fn client_config(mode: SslMode, ca_bundle: Option<&[u8]>) -> Result<Option<ClientConfig>, Fault> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Fault::Settings(format!("TLS: {e}")))?;
     let config = match mode {
         SslMode::Disable => return Ok(None),
-        SslMode::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth(),
-        SslMode::VerifyFull => builder
-            .with_root_certificates(roots(ca_bundle.unwrap_or(RDS_CA_BUNDLE))?)
-            .with_no_client_auth(),
+        SslMode::Require => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(EncryptOnly(provider))).with_no_client_auth()
+        }
+        SslMode::VerifyFull => {
+            builder.with_root_certificates(roots(ca_bundle.unwrap_or(RDS_CA_BUNDLE))?).with_no_client_auth()
+        }
     };
     Ok(Some(config))
 }
@@ -39,9 +35,7 @@ fn roots(pem: &[u8]) -> Result<RootCertStore, Fault> {
     let mut store = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| Fault::Settings(format!("CA bundle is not valid PEM: {e}")))?;
-        store
-            .add(cert)
-            .map_err(|e| Fault::Settings(format!("CA bundle certificate rejected: {e}")))?;
+        store.add(cert).map_err(|e| Fault::Settings(format!("CA bundle certificate rejected: {e}")))?;
     }
     if store.is_empty() {
         return Err(Fault::Settings("CA bundle holds no certificate".into()));
@@ -71,12 +65,7 @@ impl ServerCertVerifier for EncryptOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -85,12 +74,7 @@ impl ServerCertVerifier for EncryptOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

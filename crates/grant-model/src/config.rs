@@ -95,8 +95,7 @@ pub struct TargetConfig {
 impl Config {
     /// Parses and validates the document. Every rule about what a valid config is lives here.
     pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
-        let config: Config = serde_json::from_slice(json)
-            .map_err(|e| ConfigError(format!("config document: {e}")))?;
+        let config: Config = serde_json::from_slice(json).map_err(|e| ConfigError(format!("config document: {e}")))?;
         config.validate()?;
         Ok(config)
     }
@@ -111,9 +110,7 @@ impl Config {
         let prefix_ok = !prefix.is_empty()
             && prefix.len() <= MAX_USER_PREFIX_BYTES
             && prefix.starts_with(|c: char| c.is_ascii_lowercase())
-            && prefix
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !prefix_ok {
             return Err(ConfigError(format!(
                 "user_prefix must be 1-{MAX_USER_PREFIX_BYTES} characters of a-z, 0-9 and _, starting with a letter"
@@ -122,15 +119,12 @@ impl Config {
         for (db_name, db) in &self.databases {
             let at = |field: &str| format!("databases.{db_name}.{field}");
             if db.host.is_empty() || db.dbname.is_empty() || db.admin_secret_key.is_empty() {
-                return Err(ConfigError(format!(
-                    "{} must name host, dbname and admin_secret_key",
-                    at("")
-                )));
+                return Err(ConfigError(format!("{} must name host, dbname and admin_secret_key", at(""))));
             }
             for (target_name, target) in &db.targets {
-                target.validate().map_err(|e| {
-                    ConfigError(format!("{}: {e}", at(&format!("targets.{target_name}"))))
-                })?;
+                target
+                    .validate()
+                    .map_err(|e| ConfigError(format!("{}: {e}", at(&format!("targets.{target_name}")))))?;
             }
         }
         Ok(())
@@ -142,17 +136,11 @@ impl TargetConfig {
         if self.roles.is_empty() {
             return Err("roles must name at least one role".into());
         }
-        if let Some(bad) = self
-            .roles
-            .iter()
-            .find(|r| naming::check_identifier(r).is_err())
-        {
+        if let Some(bad) = self.roles.iter().find(|r| naming::check_identifier(r).is_err()) {
             return Err(format!("role {bad:?} is not a valid PostgreSQL identifier"));
         }
         if self.max_duration_seconds < MIN_DURATION_SECONDS {
-            return Err(format!(
-                "max_duration_seconds must be at least {MIN_DURATION_SECONDS}"
-            ));
+            return Err(format!("max_duration_seconds must be at least {MIN_DURATION_SECONDS}"));
         }
         if let Some(default) = self.default_duration_seconds {
             if !(MIN_DURATION_SECONDS..=self.max_duration_seconds).contains(&default) {
@@ -164,20 +152,16 @@ impl TargetConfig {
         if self.connection_limit.is_some_and(|limit| limit < 1) {
             return Err("connection_limit must be at least 1".into());
         }
-        if self.strategy == Strategy::RoleEscalation
-            && (!self.statements.is_empty() || self.connection_limit.is_some())
+        if self.strategy == Strategy::RoleEscalation && (!self.statements.is_empty() || self.connection_limit.is_some())
         {
             // Both would change an existing user permanently, outliving the grant.
-            return Err(
-                "statements and connection_limit are only allowed for temp_user targets".into(),
-            );
+            return Err("statements and connection_limit are only allowed for temp_user targets".into());
         }
         Ok(())
     }
 
     pub fn default_duration_seconds(&self) -> u64 {
-        self.default_duration_seconds
-            .unwrap_or(FALLBACK_DEFAULT_DURATION_SECONDS.min(self.max_duration_seconds))
+        self.default_duration_seconds.unwrap_or(FALLBACK_DEFAULT_DURATION_SECONDS.min(self.max_duration_seconds))
     }
 }
 
@@ -193,15 +177,10 @@ impl AdminCredentials {
     pub fn parse(json: &[u8]) -> Result<AdminCredentials, ConfigError> {
         let creds: AdminCredentials = serde_json::from_slice(json).map_err(|_| {
             // serde's message could quote part of the secret, so it is not passed on.
-            ConfigError(
-                "admin credentials object must be JSON with string fields username and password"
-                    .into(),
-            )
+            ConfigError("admin credentials object must be JSON with string fields username and password".into())
         })?;
         if creds.username.is_empty() || creds.password.is_empty() {
-            return Err(ConfigError(
-                "admin credentials: username and password must not be empty".into(),
-            ));
+            return Err(ConfigError("admin credentials: username and password must not be empty".into()));
         }
         Ok(creds)
     }
@@ -209,10 +188,7 @@ impl AdminCredentials {
 
 impl fmt::Debug for AdminCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AdminCredentials")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
+        f.debug_struct("AdminCredentials").field("username", &self.username).field("password", &"<redacted>").finish()
     }
 }
 
@@ -249,20 +225,15 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_named_in_the_error() {
-        let doc = SPEC_EXAMPLE.replace(
-            "\"max_duration_seconds\": 3600",
-            "\"max_duraton_seconds\": 3600",
-        );
+        let doc = SPEC_EXAMPLE.replace("\"max_duration_seconds\": 3600", "\"max_duraton_seconds\": 3600");
         let err = Config::parse(doc.as_bytes()).unwrap_err();
         assert!(err.0.contains("max_duraton_seconds"), "{err}");
     }
 
     #[test]
     fn escalation_targets_may_not_carry_statements() {
-        let doc = SPEC_EXAMPLE.replace(
-            r#""roles": ["dba"],"#,
-            r#""roles": ["dba"], "statements": ["ALTER ROLE {username} SUPERUSER"],"#,
-        );
+        let doc = SPEC_EXAMPLE
+            .replace(r#""roles": ["dba"],"#, r#""roles": ["dba"], "statements": ["ALTER ROLE {username} SUPERUSER"],"#);
         let err = Config::parse(doc.as_bytes()).unwrap_err();
         assert!(err.0.contains("targets.dba"), "{err}");
     }
@@ -271,19 +242,14 @@ mod tests {
     fn rejects_bad_prefix_and_durations() {
         let bad_prefix = SPEC_EXAMPLE.replace("\"jit_\"", "\"JIT-\"");
         assert!(Config::parse(bad_prefix.as_bytes()).is_err());
-        let default_above_max = SPEC_EXAMPLE.replace(
-            "\"default_duration_seconds\": 3600",
-            "\"default_duration_seconds\": 99999",
-        );
+        let default_above_max =
+            SPEC_EXAMPLE.replace("\"default_duration_seconds\": 3600", "\"default_duration_seconds\": 99999");
         assert!(Config::parse(default_above_max.as_bytes()).is_err());
     }
 
     #[test]
     fn admin_credentials_never_print_the_password() {
-        let creds = AdminCredentials::parse(
-            br#"{"username":"bot","password":"hunter2","engine":"postgres"}"#,
-        )
-        .unwrap();
+        let creds = AdminCredentials::parse(br#"{"username":"bot","password":"hunter2","engine":"postgres"}"#).unwrap();
         assert!(!format!("{creds:?}").contains("hunter2"));
         let err = AdminCredentials::parse(br#"{"username":"bot","password":42}"#).unwrap_err();
         assert!(!err.0.contains("42"));

@@ -44,10 +44,7 @@ pub struct ClientError {
 
 impl ClientError {
     pub fn new(code: ErrorCode, message: impl fmt::Display) -> Self {
-        Self {
-            code,
-            message: message.to_string(),
-        }
+        Self { code, message: message.to_string() }
     }
     pub fn invalid_request(message: impl fmt::Display) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -56,10 +53,7 @@ impl ClientError {
         Self::new(ErrorCode::InvalidState, message)
     }
     pub fn not_found(grant_id: &str) -> Self {
-        Self::new(
-            ErrorCode::NotFound,
-            format!("no grant with grant_id {grant_id:?}"),
-        )
+        Self::new(ErrorCode::NotFound, format!("no grant with grant_id {grant_id:?}"))
     }
 }
 

@@ -13,10 +13,8 @@ pub fn check_grantable(
     current_memberships: &[String],
     live_grants: &[Grant],
 ) -> Result<(), ClientError> {
-    let pre_existing: Vec<&String> = roles
-        .iter()
-        .filter(|role| current_memberships.contains(role) && !provided_by(role, live_grants))
-        .collect();
+    let pre_existing: Vec<&String> =
+        roles.iter().filter(|role| current_memberships.contains(role) && !provided_by(role, live_grants)).collect();
     if pre_existing.is_empty() {
         Ok(())
     } else {
@@ -31,25 +29,14 @@ pub fn check_grantable(
 pub fn roles_to_revoke(grant: &Grant, live_grants: &[Grant]) -> Vec<String> {
     let others: Vec<Grant> = live_grants
         .iter()
-        .filter(|g| {
-            g.grant_id != grant.grant_id
-                && g.database == grant.database
-                && g.db_user == grant.db_user
-        })
+        .filter(|g| g.grant_id != grant.grant_id && g.database == grant.database && g.db_user == grant.db_user)
         .cloned()
         .collect();
-    grant
-        .roles
-        .iter()
-        .filter(|role| !provided_by(role, &others))
-        .cloned()
-        .collect()
+    grant.roles.iter().filter(|role| !provided_by(role, &others)).cloned().collect()
 }
 
 fn provided_by(role: &str, grants: &[Grant]) -> bool {
-    grants
-        .iter()
-        .any(|g| g.status.is_live() && g.roles.iter().any(|r| r == role))
+    grants.iter().any(|g| g.status.is_live() && g.roles.iter().any(|r| r == role))
 }
 
 #[cfg(test)]
@@ -76,9 +63,7 @@ mod tests {
         assert_eq!(roles_to_revoke(&a, &live), ["audit"]);
         assert_eq!(roles_to_revoke(&b, std::slice::from_ref(&b)), ["dba"]);
         let mut ended = b.clone();
-        ended
-            .revoke(t(2), &RevokedBy::Expiry, "", Retention { days: 1 })
-            .unwrap();
+        ended.revoke(t(2), &RevokedBy::Expiry, "", Retention { days: 1 }).unwrap();
         assert_eq!(roles_to_revoke(&a, &[a.clone(), ended]), ["dba", "audit"]);
     }
 
@@ -86,12 +71,7 @@ mod tests {
     fn pre_existing_membership_is_refused() {
         let roles = vec!["dba".to_string()];
         let member = vec!["dba".to_string()];
-        assert_eq!(
-            check_grantable("alice", &roles, &member, &[])
-                .unwrap_err()
-                .code,
-            ErrorCode::AlreadyHasAccess
-        );
+        assert_eq!(check_grantable("alice", &roles, &member, &[]).unwrap_err().code, ErrorCode::AlreadyHasAccess);
         assert!(check_grantable("alice", &roles, &member, &[escalation("a", &["dba"])]).is_ok());
         assert!(check_grantable("alice", &roles, &[], &[]).is_ok());
     }

@@ -10,7 +10,14 @@ use std::fmt;
 
 /// Longest `last_error` kept: enough for a PostgreSQL message and its detail.
 const MAX_ERROR_LEN: usize = 1000;
-const SYSTEM_ACTOR: &str = "provisioner";
+/// The actor named in history for transitions the provisioner and the reaper make on their own.
+pub const PROVISIONER: &str = "provisioner";
+pub const REAPER: &str = "reaper";
+/// How long a claim on a grant lasts: longer than a revocation takes (admin statements time out after 20 s),
+/// short enough that a crashed holder delays the next attempt by one reaper run at most.
+pub const REVOCATION_LEASE_SECONDS: i64 = 120;
+/// A live grant expired longer ago than this is overdue: the reaper is failing or falling behind.
+pub const OVERDUE_AFTER_SECONDS: i64 = 15 * 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,6 +76,13 @@ pub struct HistoryEntry {
     pub to: Status,
     pub actor: String,
     pub note: String,
+}
+
+/// Why the reaper acts on a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reap {
+    Expired,
+    AbandonedPending,
 }
 
 /// How long terminal grants are kept before DynamoDB's TTL purges them (`RETENTION_DAYS`).
@@ -155,21 +169,17 @@ impl Grant {
         self.expect(Status::Pending, "activate")?;
         self.activated_at = Some(now);
         self.last_error = None;
-        self.transition(now, Status::Active, SYSTEM_ACTOR, "access created".into());
+        self.transition(now, Status::Active, PROVISIONER, "access created".into());
         Ok(())
     }
 
-    /// pending -> failed: nothing was created in the database; `error` says why (no secrets in it).
-    pub fn fail(
-        &mut self,
-        now: DateTime<Utc>,
-        error: &str,
-        retention: Retention,
-    ) -> Result<(), ClientError> {
+    /// pending -> failed: nothing is left in the database; `error` says why (no secrets in it). `actor` is the
+    /// provisioner that failed, or the reaper cleaning up after one that crashed.
+    pub fn fail(&mut self, now: DateTime<Utc>, error: &str, actor: &str, retention: Retention) -> Result<(), ClientError> {
         self.expect(Status::Pending, "fail")?;
         self.last_error = Some(truncate(error));
         self.purge_at = Some(purge_at(now, retention));
-        self.transition(now, Status::Failed, SYSTEM_ACTOR, truncate(error));
+        self.transition(now, Status::Failed, actor, truncate(error));
         Ok(())
     }
 
@@ -180,12 +190,7 @@ impl Grant {
         self.expires_at = now + seconds(duration_seconds);
         self.purge_at = None;
         let actor = self.requester.clone();
-        self.transition(
-            now,
-            Status::Pending,
-            &actor,
-            format!("retried; {}", requested_note(duration_seconds)),
-        );
+        self.transition(now, Status::Pending, &actor, format!("retried; {}", requested_note(duration_seconds)));
         Ok(())
     }
 
@@ -224,13 +229,30 @@ impl Grant {
         }
         let previous = self.expires_at;
         self.expires_at = now + seconds(duration_seconds);
-        let note = format!(
-            "extended from {} to {}: {reason}",
-            format_time(previous),
-            format_time(self.expires_at)
-        );
+        let note = format!("extended from {} to {}: {reason}", format_time(previous), format_time(self.expires_at));
         self.transition(now, Status::Active, actor, note);
         Ok(())
+    }
+
+    /// What the reaper must do with this grant now, if anything. Expired active grants are revoked; a pending
+    /// grant older than the grace period belongs to a provisioner that crashed (a Lambda runs 15 minutes at
+    /// most) and is cleaned up. A young pending grant is still being provisioned and is left alone.
+    pub fn reap(&self, now: DateTime<Utc>, pending_grace: Duration) -> Option<Reap> {
+        match self.status {
+            Status::Active if self.is_expired(now) => Some(Reap::Expired),
+            Status::Pending if self.pending_since() <= now - pending_grace => Some(Reap::AbandonedPending),
+            _ => None,
+        }
+    }
+
+    /// Live and expired more than `OVERDUE_AFTER_SECONDS` ago.
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        self.status.is_live() && self.expires_at <= now - Duration::seconds(OVERDUE_AFTER_SECONDS)
+    }
+
+    /// When the grant last became pending (created, or retried).
+    fn pending_since(&self) -> DateTime<Utc> {
+        self.history.iter().rev().find(|h| h.to == Status::Pending).map_or(self.created_at, |h| h.at)
     }
 
     /// A revocation attempt failed; the grant stays live and is retried.
@@ -246,12 +268,7 @@ impl Grant {
     /// The duration the grant was first asked for, kept in the creation entry so a retried request can be
     /// compared with the original after an extension moved `expires_at`.
     pub fn requested_duration_seconds(&self) -> Option<u64> {
-        let note = &self
-            .history
-            .iter()
-            .rev()
-            .find(|h| h.to == Status::Pending)?
-            .note;
+        let note = &self.history.iter().rev().find(|h| h.to == Status::Pending)?.note;
         let (_, tail) = note.rsplit_once(REQUESTED_PREFIX)?;
         tail.trim_end_matches('s').parse().ok()
     }
@@ -273,21 +290,8 @@ impl Grant {
         self.record(now, Some(from), to, actor, note);
     }
 
-    fn record(
-        &mut self,
-        at: DateTime<Utc>,
-        from: Option<Status>,
-        to: Status,
-        actor: &str,
-        note: String,
-    ) {
-        self.history.push(HistoryEntry {
-            at,
-            from,
-            to,
-            actor: actor.to_string(),
-            note,
-        });
+    fn record(&mut self, at: DateTime<Utc>, from: Option<Status>, to: Status, actor: &str, note: String) {
+        self.history.push(HistoryEntry { at, from, to, actor: actor.to_string(), note });
     }
 }
 
@@ -329,9 +333,7 @@ pub(crate) mod rfc3339 {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let text = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
+        DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
     }
 }
 
@@ -369,11 +371,9 @@ pub(crate) mod tests {
         let mut g = sample(Strategy::TempUser);
         assert_eq!((g.status, g.expires_at), (Status::Pending, t(1800)));
         g.activate(t(1)).unwrap();
-        g.extend(t(100), 3600, "alice@example.com", "more time")
-            .unwrap();
+        g.extend(t(100), 3600, "alice@example.com", "more time").unwrap();
         assert_eq!(g.expires_at, t(3700));
-        g.revoke(t(200), &RevokedBy::Actor("bob".into()), "done", KEEP)
-            .unwrap();
+        g.revoke(t(200), &RevokedBy::Actor("bob".into()), "done", KEEP).unwrap();
         assert_eq!(g.status, Status::Revoked);
         assert_eq!(g.revoked_by.as_deref(), Some("bob"));
         assert_eq!(g.purge_at, Some(t(200).timestamp() + 365 * 86400));
@@ -393,18 +393,28 @@ pub(crate) mod tests {
     #[test]
     fn failure_and_retry() {
         let mut g = sample(Strategy::TempUser);
-        g.fail(t(5), "connection refused", KEEP).unwrap();
-        assert_eq!(
-            (g.status, g.last_error.as_deref()),
-            (Status::Failed, Some("connection refused"))
-        );
+        g.fail(t(5), "connection refused", PROVISIONER, KEEP).unwrap();
+        assert_eq!((g.status, g.last_error.as_deref()), (Status::Failed, Some("connection refused")));
         assert!(g.purge_at.is_some());
         g.retry(t(60), 900).unwrap();
-        assert_eq!(
-            (g.status, g.expires_at, g.purge_at),
-            (Status::Pending, t(960), None)
-        );
+        assert_eq!((g.status, g.expires_at, g.purge_at), (Status::Pending, t(960), None));
         assert_eq!(g.requested_duration_seconds(), Some(900));
+    }
+
+    #[test]
+    fn what_the_reaper_does() {
+        let grace = Duration::seconds(900);
+        let mut g = sample(Strategy::TempUser);
+        assert_eq!(g.reap(t(899), grace), None, "a young pending grant is being provisioned");
+        assert_eq!(g.reap(t(900), grace), Some(Reap::AbandonedPending));
+        g.activate(t(1)).unwrap();
+        assert_eq!(g.reap(t(1799), grace), None);
+        assert_eq!(g.reap(t(1800), grace), Some(Reap::Expired));
+        assert!(!g.is_overdue(t(1800 + 899)));
+        assert!(g.is_overdue(t(1800 + 900)));
+        g.revoke(t(1900), &RevokedBy::Expiry, "expired", KEEP).unwrap();
+        assert_eq!(g.reap(t(99_999), grace), None);
+        assert!(!g.is_overdue(t(99_999)));
     }
 
     #[test]
@@ -415,7 +425,7 @@ pub(crate) mod tests {
         assert!(g.retry(t(1), 60).is_err());
         g.activate(t(1)).unwrap();
         assert!(g.activate(t(2)).is_err());
-        assert!(g.fail(t(2), "x", KEEP).is_err());
+        assert!(g.fail(t(2), "x", PROVISIONER, KEEP).is_err());
         let err = g.extend(t(1800), 60, "a", "r").unwrap_err();
         assert!(err.message.contains("expired"), "{err:?}");
         assert_eq!(g.history.len(), 2, "refused transitions leave no trace");

@@ -33,17 +33,9 @@ pub struct GrantItem {
     #[serde(with = "crate::grant::rfc3339")]
     pub expires_at: DateTime<Utc>,
     pub expires_at_epoch: i64,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "optional_time"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
     pub activated_at: Option<DateTime<Utc>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "optional_time"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
     pub revoked_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_by: Option<String>,
@@ -58,17 +50,29 @@ pub struct GrantItem {
     pub history: Vec<HistoryEntry>,
 }
 
-/// The shard a grant's expiry row lives in: stable for a grant_id (FNV-1a), evenly spread.
-pub fn expiry_shard(grant_id: &str) -> String {
-    let hash = grant_id.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    (hash % EXPIRY_SHARDS).to_string()
+const PENDING_SHARD_PREFIX: &str = "pending-";
+
+/// The `by-expiry` partition a live grant is in: `<n>` while active, `pending-<n>` while pending, so the reaper
+/// reads only what has expired plus the (normally empty) pending partitions. `n` is stable for a grant_id
+/// (FNV-1a) and spreads grants evenly. None for terminal grants: the index is sparse.
+pub fn expiry_shard(grant_id: &str, status: Status) -> Option<String> {
+    let hash = grant_id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let n = hash % EXPIRY_SHARDS;
+    match status {
+        Status::Active => Some(n.to_string()),
+        Status::Pending => Some(format!("{PENDING_SHARD_PREFIX}{n}")),
+        Status::Revoked | Status::Failed => None,
+    }
 }
 
-/// Every shard, for the reaper to query.
-pub fn all_expiry_shards() -> impl Iterator<Item = String> {
-    (0..EXPIRY_SHARDS).map(|s| s.to_string())
+/// The partitions holding active grants, queried by expiry.
+pub fn active_shards() -> impl Iterator<Item = String> {
+    (0..EXPIRY_SHARDS).map(|n| n.to_string())
+}
+
+/// The partitions holding pending grants: read whole, they only hold provisionings in flight or crashed.
+pub fn pending_shards() -> impl Iterator<Item = String> {
+    (0..EXPIRY_SHARDS).map(|n| format!("{PENDING_SHARD_PREFIX}{n}"))
 }
 
 impl From<&Grant> for GrantItem {
@@ -94,7 +98,7 @@ impl From<&Grant> for GrantItem {
             revoke_attempts: g.revoke_attempts,
             last_error: g.last_error.clone(),
             // Sparse index: only live grants are in it, so the reaper's reads follow what is live.
-            expiry_shard: g.status.is_live().then(|| expiry_shard(&g.grant_id)),
+            expiry_shard: expiry_shard(&g.grant_id, g.status),
             purge_at: g.purge_at,
             history: g.history.clone(),
         }
@@ -196,20 +200,10 @@ mod tests {
         let map: &std::collections::HashMap<String, AttributeValue> = it.as_ref();
         assert_eq!(map["status"], AttributeValue::S("active".into()));
         assert_eq!(map["strategy"], AttributeValue::S("temp_user".into()));
-        assert_eq!(
-            map["expires_at"],
-            AttributeValue::S("2026-11-18T11:36:40Z".into())
-        );
-        assert_eq!(
-            map["expires_at_epoch"],
-            AttributeValue::N(t(1800).timestamp().to_string())
-        );
-        let AttributeValue::L(history) = &map["history"] else {
-            panic!("history is not a list")
-        };
-        let AttributeValue::M(first) = &history[0] else {
-            panic!("history entry is not a map")
-        };
+        assert_eq!(map["expires_at"], AttributeValue::S("2026-11-18T11:36:40Z".into()));
+        assert_eq!(map["expires_at_epoch"], AttributeValue::N(t(1800).timestamp().to_string()));
+        let AttributeValue::L(history) = &map["history"] else { panic!("history is not a list") };
+        let AttributeValue::M(first) = &history[0] else { panic!("history entry is not a map") };
         let keys: BTreeSet<_> = first.keys().map(String::as_str).collect();
         assert_eq!(keys, ["actor", "at", "from", "note", "to"].into());
         assert_eq!(first["from"], AttributeValue::Null(true));
@@ -219,8 +213,7 @@ mod tests {
     fn terminal_items_leave_the_expiry_index_and_get_a_ttl() {
         let mut g = sample(Strategy::RoleEscalation);
         g.activate(t(1)).unwrap();
-        g.revoke(t(2), &RevokedBy::Expiry, "expired", Retention { days: 1 })
-            .unwrap();
+        g.revoke(t(2), &RevokedBy::Expiry, "expired", Retention { days: 1 }).unwrap();
         let it = item(&g);
         let attrs = names(&it);
         assert!(!attrs.contains("expiry_shard"));
@@ -233,10 +226,11 @@ mod tests {
 
     #[test]
     fn shards_are_stable_and_spread() {
-        assert_eq!(expiry_shard("abc"), expiry_shard("abc"));
-        let used: BTreeSet<_> = (0..200)
-            .map(|i| expiry_shard(&format!("grant-{i}")))
-            .collect();
-        assert_eq!(used.len(), EXPIRY_SHARDS as usize);
+        assert_eq!(expiry_shard("abc", Status::Active), expiry_shard("abc", Status::Active));
+        let used: BTreeSet<_> = (0..200).map(|i| expiry_shard(&format!("grant-{i}"), Status::Active)).collect();
+        assert_eq!(used, active_shards().map(Some).collect());
+        let pending: BTreeSet<_> = (0..200).map(|i| expiry_shard(&format!("g-{i}"), Status::Pending)).collect();
+        assert_eq!(pending, pending_shards().map(Some).collect());
+        assert_eq!(expiry_shard("abc", Status::Failed), None);
     }
 }

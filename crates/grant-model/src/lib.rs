@@ -16,6 +16,6 @@ pub mod sql;
 
 pub use config::{AdminCredentials, Config, DatabaseConfig, SslMode, Strategy, TargetConfig};
 pub use error::{ClientError, ConfigError, ErrorCode};
-pub use grant::{Grant, HistoryEntry, RevokedBy, Status};
+pub use grant::{Grant, HistoryEntry, Reap, RevokedBy, Status};
 pub use request::Request;
 pub use secret::Password;

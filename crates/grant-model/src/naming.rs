@@ -37,25 +37,13 @@ pub fn check_identifier(name: &str) -> Result<(), String> {
 /// is the local part of an email address, other characters folded to `_`, so a DBA can tell whose role it is.
 pub fn temp_username(prefix: &str, requester: &str) -> String {
     let local = requester.split('@').next().unwrap_or_default();
-    let mut readable: String = local
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut readable: String =
+        local.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
     while readable.contains("__") {
         readable = readable.replace("__", "_");
     }
     let readable = readable.trim_matches('_');
-    let readable = if readable.is_empty() {
-        "user"
-    } else {
-        readable
-    };
+    let readable = if readable.is_empty() { "user" } else { readable };
     let room = MAX_IDENTIFIER_BYTES.saturating_sub(prefix.len() + 1 + SUFFIX_LEN);
     let readable = &readable[..readable.len().min(room)]; // ASCII only, so any byte index is a char boundary
     format!("{prefix}{readable}_{}", random_suffix())
@@ -71,9 +59,7 @@ pub fn escalation_db_user(requester: &str) -> String {
 fn random_suffix() -> String {
     // ThreadRng is a CSPRNG seeded from the OS: names cannot be predicted and squatted.
     let mut rng = rand::rng();
-    (0..SUFFIX_LEN)
-        .map(|_| SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())] as char)
-        .collect()
+    (0..SUFFIX_LEN).map(|_| SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())] as char).collect()
 }
 
 #[cfg(test)]
@@ -97,10 +83,7 @@ mod tests {
 
     #[test]
     fn quoting_doubles_quotes() {
-        assert_eq!(
-            quote_ident(r#"a"; DROP ROLE x; --"#),
-            r#""a""; DROP ROLE x; --""#
-        );
+        assert_eq!(quote_ident(r#"a"; DROP ROLE x; --"#), r#""a""; DROP ROLE x; --""#);
         assert_eq!(quote_literal("it's"), "'it''s'");
     }
 

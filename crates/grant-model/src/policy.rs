@@ -10,10 +10,7 @@ pub fn lookup<'c>(
     target: &str,
 ) -> Result<(&'c DatabaseConfig, &'c TargetConfig), ClientError> {
     let db = config.databases.get(database).ok_or_else(|| {
-        ClientError::new(
-            ErrorCode::UnknownDatabase,
-            format!("database {database:?} is not configured"),
-        )
+        ClientError::new(ErrorCode::UnknownDatabase, format!("database {database:?} is not configured"))
     })?;
     let target_config = db.targets.get(target).ok_or_else(|| {
         ClientError::new(
@@ -26,10 +23,7 @@ pub fn lookup<'c>(
 
 /// The duration a grant gets: the requested one, or the target's default, within `[60 s, max]`.
 pub fn grant_duration(target: &TargetConfig, requested: Option<u64>) -> Result<u64, ClientError> {
-    check_duration(
-        target,
-        requested.unwrap_or_else(|| target.default_duration_seconds()),
-    )
+    check_duration(target, requested.unwrap_or_else(|| target.default_duration_seconds()))
 }
 
 /// An extension sets `expires_at = now + duration`, so the same bounds apply as for a new grant.
@@ -80,11 +74,6 @@ mod tests {
         assert_eq!(grant_duration(&target(None, 3600), Some(3600)), Ok(3600));
         let too_long = grant_duration(&target(None, 3600), Some(3601)).unwrap_err();
         assert_eq!(too_long.code, ErrorCode::PolicyViolation);
-        assert_eq!(
-            extension_duration(&target(None, 3600), 59)
-                .unwrap_err()
-                .code,
-            ErrorCode::PolicyViolation
-        );
+        assert_eq!(extension_duration(&target(None, 3600), 59).unwrap_err().code, ErrorCode::PolicyViolation);
     }
 }

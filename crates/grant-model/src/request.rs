@@ -64,9 +64,7 @@ impl Request {
     /// Parses an invocation payload. `action` defaults to `grant`; unknown fields and actions are rejected.
     pub fn parse(payload: Value) -> Result<Request, ClientError> {
         let Value::Object(mut fields) = payload else {
-            return Err(ClientError::invalid_request(
-                "the request must be a JSON object",
-            ));
+            return Err(ClientError::invalid_request("the request must be a JSON object"));
         };
         let action = match fields.remove("action") {
             None => "grant".to_string(),
@@ -111,13 +109,8 @@ impl Request {
                     naming::check_identifier(db_user)
                         .map_err(|e| ClientError::invalid_request(format!("db_user {e}")))?;
                 }
-                if g.approver
-                    .as_deref()
-                    .is_some_and(|a| a.eq_ignore_ascii_case(&g.requester))
-                {
-                    return Err(ClientError::invalid_request(
-                        "approver must not be the requester",
-                    ));
+                if g.approver.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&g.requester)) {
+                    return Err(ClientError::invalid_request("approver must not be the requester"));
                 }
                 Ok(())
             }
@@ -151,19 +144,13 @@ fn from_body<T: DeserializeOwned>(body: Value) -> Result<T, ClientError> {
 
 fn text(field: &str, value: &str, max: usize) -> Result<(), ClientError> {
     if value.trim().is_empty() {
-        return Err(ClientError::invalid_request(format!(
-            "{field} must not be empty"
-        )));
+        return Err(ClientError::invalid_request(format!("{field} must not be empty")));
     }
     if value.len() > max {
-        return Err(ClientError::invalid_request(format!(
-            "{field} must be at most {max} bytes"
-        )));
+        return Err(ClientError::invalid_request(format!("{field} must be at most {max} bytes")));
     }
     if value.chars().any(char::is_control) {
-        return Err(ClientError::invalid_request(format!(
-            "{field} must not contain control characters"
-        )));
+        return Err(ClientError::invalid_request(format!("{field} must not contain control characters")));
     }
     Ok(())
 }
@@ -173,15 +160,11 @@ fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<(), 
 }
 
 fn grant_id(value: &str) -> Result<(), ClientError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let ok = !value.is_empty() && value.len() <= 64 && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if ok {
         Ok(())
     } else {
-        Err(ClientError::invalid_request(
-            "grant_id must be 1-64 characters of letters, digits and '-'",
-        ))
+        Err(ClientError::invalid_request("grant_id must be 1-64 characters of letters, digits and '-'"))
     }
 }
 
@@ -193,14 +176,10 @@ mod tests {
 
     #[test]
     fn action_defaults_to_grant() {
-        let req = Request::parse(
-            json!({"requester": "alice@example.com", "database": "orders",
-            "target": "dba", "reason": "INC-1", "db_user": "alice"}),
-        )
+        let req = Request::parse(json!({"requester": "alice@example.com", "database": "orders",
+            "target": "dba", "reason": "INC-1", "db_user": "alice"}))
         .unwrap();
-        let Request::Grant(grant) = req else {
-            panic!("not a grant")
-        };
+        let Request::Grant(grant) = req else { panic!("not a grant") };
         assert_eq!(grant.db_user.as_deref(), Some("alice"));
         assert_eq!(grant.duration_seconds, None);
     }
@@ -220,38 +199,17 @@ mod tests {
     fn bad_input_is_invalid_request_with_a_reason() {
         let cases = [
             (json!([1, 2]), "JSON object"),
-            (
-                json!({"action": "delete", "grant_id": "x"}),
-                "unknown action",
-            ),
-            (
-                json!({"action": "describe", "grant_id": "x", "extra": 1}),
-                "unknown field",
-            ),
-            (
-                json!({"requester": "a", "database": "d", "target": "t"}),
-                "reason",
-            ),
-            (
-                json!({"requester": " ", "database": "d", "target": "t", "reason": "r"}),
-                "requester",
-            ),
-            (
-                json!({"requester": "a", "database": "d", "target": "t", "reason": "r\u{0}"}),
-                "control",
-            ),
+            (json!({"action": "delete", "grant_id": "x"}), "unknown action"),
+            (json!({"action": "describe", "grant_id": "x", "extra": 1}), "unknown field"),
+            (json!({"requester": "a", "database": "d", "target": "t"}), "reason"),
+            (json!({"requester": " ", "database": "d", "target": "t", "reason": "r"}), "requester"),
+            (json!({"requester": "a", "database": "d", "target": "t", "reason": "r\u{0}"}), "control"),
             (
                 json!({"requester": "a", "database": "d", "target": "t", "reason": "r", "db_user": "x".repeat(64)}),
                 "db_user",
             ),
-            (
-                json!({"requester": "a", "database": "d", "target": "t", "reason": "r", "approver": "A"}),
-                "approver",
-            ),
-            (
-                json!({"action": "describe", "grant_id": "'; DROP TABLE grants; --"}),
-                "grant_id",
-            ),
+            (json!({"requester": "a", "database": "d", "target": "t", "reason": "r", "approver": "A"}), "approver"),
+            (json!({"action": "describe", "grant_id": "'; DROP TABLE grants; --"}), "grant_id"),
             (
                 json!({"action": "extend", "grant_id": "g", "duration_seconds": -5, "actor": "a", "reason": "r"}),
                 "duration_seconds",

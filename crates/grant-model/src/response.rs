@@ -61,10 +61,7 @@ impl GrantView {
     }
 
     pub fn with_history(grant: &Grant) -> GrantView {
-        GrantView {
-            history: Some(grant.history.clone()),
-            ..GrantView::of(grant)
-        }
+        GrantView { history: Some(grant.history.clone()), ..GrantView::of(grant) }
     }
 }
 
@@ -98,10 +95,7 @@ impl fmt::Debug for Credentials {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Response {
-    Success {
-        grant: GrantView,
-        credentials: Option<Credentials>,
-    },
+    Success { grant: GrantView, credentials: Option<Credentials> },
     Failure(ClientError),
 }
 
@@ -122,11 +116,9 @@ struct FailureBody<'a> {
 impl Response {
     pub fn to_json(&self) -> Value {
         let body = match self {
-            Response::Success { grant, credentials } => serde_json::to_value(SuccessBody {
-                ok: true,
-                grant,
-                credentials,
-            }),
+            Response::Success { grant, credentials } => {
+                serde_json::to_value(SuccessBody { ok: true, grant, credentials })
+            }
             Response::Failure(error) => serde_json::to_value(FailureBody { ok: false, error }),
         };
         body.expect("response types always serialise")
@@ -159,11 +151,7 @@ mod tests {
         };
         let secret = credentials.password.expose().to_string();
         assert!(!format!("{credentials:?}").contains(&secret));
-        let ok = Response::Success {
-            grant: GrantView::of(&grant),
-            credentials: Some(credentials),
-        }
-        .to_json();
+        let ok = Response::Success { grant: GrantView::of(&grant), credentials: Some(credentials) }.to_json();
         assert_eq!(ok["ok"], json!(true));
         assert_eq!(ok["grant"]["status"], json!("pending"));
         assert_eq!(ok["grant"]["created_at"], json!("2026-11-18T11:06:40Z"));
@@ -171,11 +159,7 @@ mod tests {
         assert_eq!(ok["credentials"]["sslmode"], json!("verify-full"));
         assert!(ok["grant"].get("history").is_none());
 
-        let err =
-            Response::from(ClientError::new(ErrorCode::UnknownDbUser, "no such user")).to_json();
-        assert_eq!(
-            err,
-            json!({"ok": false, "error": {"code": "unknown_db_user", "message": "no such user"}})
-        );
+        let err = Response::from(ClientError::new(ErrorCode::UnknownDbUser, "no such user")).to_json();
+        assert_eq!(err, json!({"ok": false, "error": {"code": "unknown_db_user", "message": "no such user"}}));
     }
 }

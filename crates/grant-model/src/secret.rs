@@ -59,11 +59,7 @@ mod tests {
         let verifier = password.scram_verifier();
         assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
         assert!(!verifier.contains(password.expose()));
-        assert_ne!(
-            verifier,
-            password.scram_verifier(),
-            "each verifier gets a fresh salt"
-        );
+        assert_ne!(verifier, password.scram_verifier(), "each verifier gets a fresh salt");
         let (_, keys) = verifier.split_once('$').unwrap().1.split_once('$').unwrap();
         assert_eq!(keys.split(':').count(), 2);
     }

@@ -15,16 +15,10 @@ pub struct Statement {
 
 impl Statement {
     fn new(sql: String) -> Self {
-        Statement {
-            sql,
-            params: Vec::new(),
-        }
+        Statement { sql, params: Vec::new() }
     }
     fn query(sql: &str, params: &[&str]) -> Self {
-        Statement {
-            sql: sql.to_string(),
-            params: params.iter().map(|p| p.to_string()).collect(),
-        }
+        Statement { sql: sql.to_string(), params: params.iter().map(|p| p.to_string()).collect() }
     }
 }
 
@@ -46,13 +40,8 @@ pub struct TempUser<'a> {
 
 pub fn create_temp_user(user: &TempUser) -> Vec<Statement> {
     let name = quote_ident(user.username);
-    let member_of: Vec<String> = user
-        .roles
-        .iter()
-        .map(String::as_str)
-        .chain([user.marker_role])
-        .map(quote_ident)
-        .collect();
+    let member_of: Vec<String> =
+        user.roles.iter().map(String::as_str).chain([user.marker_role]).map(quote_ident).collect();
     let mut sql = format!(
         "CREATE ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT \
          PASSWORD {} VALID UNTIL {}",
@@ -64,11 +53,7 @@ pub fn create_temp_user(user: &TempUser) -> Vec<Statement> {
     }
     sql.push_str(&format!(" IN ROLE {}", member_of.join(", ")));
     let mut statements = vec![Statement::new(sql)];
-    statements.extend(
-        user.statements
-            .iter()
-            .map(|s| Statement::new(s.replace("{username}", &name))),
-    );
+    statements.extend(user.statements.iter().map(|s| Statement::new(s.replace("{username}", &name))));
     statements
 }
 
@@ -79,11 +64,7 @@ pub fn create_marker_role(marker_role: &str) -> Statement {
 
 /// A retried grant gets a fresh password: a new verifier replaces the old one.
 pub fn set_password(username: &str, scram_verifier: &str) -> Statement {
-    Statement::new(format!(
-        "ALTER ROLE {} PASSWORD {}",
-        quote_ident(username),
-        quote_literal(scram_verifier)
-    ))
+    Statement::new(format!("ALTER ROLE {} PASSWORD {}", quote_ident(username), quote_literal(scram_verifier)))
 }
 
 /// PostgreSQL itself refuses password logins after this instant, even if the reaper is late.
@@ -96,20 +77,13 @@ pub fn set_valid_until(username: &str, valid_until: DateTime<Utc>) -> Statement 
 }
 
 pub fn grant_roles(db_user: &str, roles: &[String]) -> Statement {
-    Statement::new(format!(
-        "GRANT {} TO {}",
-        ident_list(roles),
-        quote_ident(db_user)
-    ))
+    Statement::new(format!("GRANT {} TO {}", ident_list(roles), quote_ident(db_user)))
 }
 
 /// Serialises every membership change for one user across concurrent Lambdas (held until commit), so a grant and
 /// a revocation of overlapping roles cannot interleave their check and their change.
 pub fn lock_user(db_user: &str) -> Statement {
-    Statement::query(
-        "SELECT pg_advisory_xact_lock(hashtext('jit-access:' || $1::text))",
-        &[db_user],
-    )
+    Statement::query("SELECT pg_advisory_xact_lock(hashtext('jit-access:' || $1::text))", &[db_user])
 }
 
 /// One row if the role exists.
@@ -145,11 +119,7 @@ pub fn revoke_temp_user(username: &str) -> Plan {
 
 /// Takes memberships back. Run under `lock_user`, after checking which roles no other live grant provides.
 pub fn revoke_roles(db_user: &str, roles: &[String]) -> Statement {
-    Statement::new(format!(
-        "REVOKE {} FROM {}",
-        ident_list(roles),
-        quote_ident(db_user)
-    ))
+    Statement::new(format!("REVOKE {} FROM {}", ident_list(roles), quote_ident(db_user)))
 }
 
 /// Ends the user's live sessions: a session that ran `SET ROLE` keeps the role's rights after the membership is
@@ -162,11 +132,7 @@ pub fn terminate_sessions(db_user: &str) -> Statement {
 }
 
 fn ident_list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| quote_ident(n))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -188,22 +154,10 @@ mod tests {
         });
         assert_eq!(plan.len(), 2);
         let create = &plan[0].sql;
-        assert!(
-            create.starts_with(r#"CREATE ROLE "jit_x""y" WITH LOGIN"#),
-            "{create}"
-        );
-        assert!(
-            create.contains("VALID UNTIL '2026-11-18T11:06:40Z'"),
-            "{create}"
-        );
-        assert!(
-            create.ends_with(r#"CONNECTION LIMIT 5 IN ROLE "read only", "jit_managed""#),
-            "{create}"
-        );
-        assert_eq!(
-            plan[1].sql,
-            r#"ALTER ROLE "jit_x""y" SET statement_timeout = '60s'"#
-        );
+        assert!(create.starts_with(r#"CREATE ROLE "jit_x""y" WITH LOGIN"#), "{create}");
+        assert!(create.contains("VALID UNTIL '2026-11-18T11:06:40Z'"), "{create}");
+        assert!(create.ends_with(r#"CONNECTION LIMIT 5 IN ROLE "read only", "jit_managed""#), "{create}");
+        assert_eq!(plan[1].sql, r#"ALTER ROLE "jit_x""y" SET statement_timeout = '60s'"#);
     }
 
     #[test]
@@ -212,9 +166,6 @@ mod tests {
         assert_eq!(plan[0][0].sql, r#"ALTER ROLE "u" NOLOGIN"#);
         assert_eq!(plan[1][0].params, ["u"]);
         assert_eq!(plan[2].last().unwrap().sql, r#"DROP ROLE IF EXISTS "u""#);
-        assert_eq!(
-            revoke_roles("alice", &["dba".into(), "x\"y".into()]).sql,
-            r#"REVOKE "dba", "x""y" FROM "alice""#
-        );
+        assert_eq!(revoke_roles("alice", &["dba".into(), "x\"y".into()]).sql, r#"REVOKE "dba", "x""y" FROM "alice""#);
     }
 }

@@ -6,16 +6,13 @@ use grant_adapters::pg::{self, Session};
 use grant_adapters::Fault;
 use grant_model::config::{DatabaseConfig, TargetConfig};
 use grant_model::escalation::check_grantable;
-use grant_model::grant::{now_seconds, NewGrant};
+use grant_model::grant::{now_seconds, NewGrant, PROVISIONER};
 use grant_model::request::GrantRequest;
 use grant_model::response::{Credentials, GrantView, Response};
-use grant_model::{
-    naming, policy, sql, ClientError, Config, ErrorCode, Grant, Password, Status, Strategy,
-};
+use grant_model::{naming, policy, sql, ClientError, Config, ErrorCode, Grant, Password, Status, Strategy};
 
 /// Grant ids for requests with a `request_id` are derived from it, so a retry finds its grant by key.
-const REQUEST_ID_NAMESPACE: uuid::Uuid =
-    uuid::Uuid::from_u128(0x6a69_742d_6163_6365_7373_2d67_7261_6e74);
+const REQUEST_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a69_742d_6163_6365_7373_2d67_7261_6e74);
 /// SQLSTATE duplicate_object: the marker role was created concurrently.
 const DUPLICATE_OBJECT: &str = "42710";
 
@@ -25,9 +22,7 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
     let duration = policy::grant_duration(target, req.duration_seconds)?;
     let db_user = escalation_user(&req, target)?;
     let grant_id = match &req.request_id {
-        Some(request_id) => {
-            uuid::Uuid::new_v5(&REQUEST_ID_NAMESPACE, request_id.as_bytes()).to_string()
-        }
+        Some(request_id) => uuid::Uuid::new_v5(&REQUEST_ID_NAMESPACE, request_id.as_bytes()).to_string(),
         None => uuid::Uuid::new_v4().to_string(),
     };
     note_grant(&grant_id, &req.requester);
@@ -46,8 +41,7 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
             database: req.database.clone(),
             target: req.target.clone(),
             strategy: target.strategy,
-            db_user: db_user
-                .unwrap_or_else(|| naming::temp_username(&config.user_prefix, &req.requester)),
+            db_user: db_user.unwrap_or_else(|| naming::temp_username(&config.user_prefix, &req.requester)),
             roles: target.roles.clone(),
             duration_seconds: duration,
         },
@@ -55,28 +49,18 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
     );
     if grant.strategy == Strategy::RoleEscalation {
         // Refuse what we can before writing anything: bad input changes nothing, not even the table.
-        let mut session = app
-            .connections
-            .session(&grant.database, db, &app.source)
-            .await?;
+        let mut session = app.connections.session(&grant.database, db, &app.source).await?;
         check_escalation(app, &mut session, &grant).await?;
     }
     if !app.store.insert(&grant).await? {
-        let existing = app
-            .store
-            .get(&grant.grant_id)
-            .await?
-            .ok_or_else(|| busy(&grant.grant_id))?;
+        let existing = app.store.get(&grant.grant_id).await?.ok_or_else(|| busy(&grant.grant_id))?;
         return retried(app, &config, existing, &req, duration).await;
     }
     provision(app, &config, db, target, grant).await
 }
 
 /// For `role_escalation`, the existing user: `db_user`, or derived from the requester. None for `temp_user`.
-fn escalation_user(
-    req: &GrantRequest,
-    target: &TargetConfig,
-) -> Result<Option<String>, ClientError> {
+fn escalation_user(req: &GrantRequest, target: &TargetConfig) -> Result<Option<String>, ClientError> {
     match target.strategy {
         Strategy::TempUser if req.db_user.is_some() => Err(ClientError::invalid_request(
             "db_user applies only to role_escalation targets; temp_user targets create their own user",
@@ -111,13 +95,10 @@ async fn provision(
             }
             tracing::info!(db_user = %recorded.db_user, expires_at = %grant_model::grant::format_time(recorded.expires_at), "access granted");
             let credentials = password.map(|password| credentials(db, &recorded, password));
-            Ok(Response::Success {
-                grant: GrantView::of(&recorded),
-                credentials,
-            })
+            Ok(Response::Success { grant: GrantView::of(&recorded), credentials })
         }
         Err(error) => {
-            recorded.fail(now_seconds(), &error.to_string(), app.settings.retention)?;
+            recorded.fail(now_seconds(), &error.to_string(), PROVISIONER, app.settings.retention)?;
             if let Err(fault) = app.store.replace(&pending, &recorded).await {
                 // The pending row stays; the reaper turns it into `failed` after the grace period.
                 tracing::error!(error = %fault, "could not record the failed grant");
@@ -136,10 +117,7 @@ async fn create_access(
     target: &TargetConfig,
     grant: &Grant,
 ) -> Result<Option<Password>, ActionError> {
-    let mut session = app
-        .connections
-        .session(&grant.database, db, &app.source)
-        .await?;
+    let mut session = app.connections.session(&grant.database, db, &app.source).await?;
     match grant.strategy {
         Strategy::TempUser => {
             let marker = config.marker_role();
@@ -163,24 +141,16 @@ async fn create_access(
             let fault = |e: tokio_postgres::Error| Fault::postgres(&database, &e);
             let tx = session.client().transaction().await.map_err(fault)?;
             // Under the user's lock the membership check and the GRANT cannot interleave with a revocation.
-            pg::execute(&tx, &sql::lock_user(&grant.db_user))
-                .await
-                .map_err(fault)?;
+            pg::execute(&tx, &sql::lock_user(&grant.db_user)).await.map_err(fault)?;
             check_escalation_in(app, &tx, &database, grant).await?;
-            pg::execute(&tx, &sql::grant_roles(&grant.db_user, &grant.roles))
-                .await
-                .map_err(fault)?;
+            pg::execute(&tx, &sql::grant_roles(&grant.db_user, &grant.roles)).await.map_err(fault)?;
             tx.commit().await.map_err(fault)?;
             Ok(None)
         }
     }
 }
 
-async fn check_escalation(
-    app: &App,
-    session: &mut Session,
-    grant: &Grant,
-) -> Result<(), ActionError> {
+async fn check_escalation(app: &App, session: &mut Session, grant: &Grant) -> Result<(), ActionError> {
     let database = session.database().to_string();
     check_escalation_in(app, &*session.client(), &database, grant).await
 }
@@ -193,38 +163,22 @@ async fn check_escalation_in(
     grant: &Grant,
 ) -> Result<(), ActionError> {
     let fault = |e: tokio_postgres::Error| Fault::postgres(database, &e);
-    if pg::query_column(client, &sql::role_exists(&grant.db_user))
-        .await
-        .map_err(fault)?
-        .is_empty()
-    {
+    if pg::query_column(client, &sql::role_exists(&grant.db_user)).await.map_err(fault)?.is_empty() {
         return Err(ClientError::new(
             ErrorCode::UnknownDbUser,
-            format!(
-                "database user {:?} does not exist in {:?}",
-                grant.db_user, grant.database
-            ),
+            format!("database user {:?} does not exist in {:?}", grant.db_user, grant.database),
         )
         .into());
     }
-    let memberships = pg::query_column(client, &sql::memberships(&grant.db_user))
-        .await
-        .map_err(fault)?;
-    let mut live = app
-        .store
-        .live_grants_for_user(&grant.database, &grant.db_user)
-        .await?;
+    let memberships = pg::query_column(client, &sql::memberships(&grant.db_user)).await.map_err(fault)?;
+    let mut live = app.store.live_grants_for_user(&grant.database, &grant.db_user).await?;
     live.retain(|g| g.grant_id != grant.grant_id);
     check_grantable(&grant.db_user, &grant.roles, &memberships, &live)?;
     Ok(())
 }
 
 async fn ensure_marker_role(session: &mut Session, marker: &str) -> Result<(), Fault> {
-    if !session
-        .query_column(&sql::role_exists(marker))
-        .await?
-        .is_empty()
-    {
+    if !session.query_column(&sql::role_exists(marker)).await?.is_empty() {
         return Ok(());
     }
     match session.execute(&sql::create_marker_role(marker)).await {
@@ -251,45 +205,28 @@ async fn retried(
     if !same_request {
         return Err(ClientError::new(
             ErrorCode::Conflict,
-            format!(
-                "request_id was already used for a different request (grant {})",
-                existing.grant_id
-            ),
+            format!("request_id was already used for a different request (grant {})", existing.grant_id),
         )
         .into());
     }
     let (db, target) = policy::lookup(config, &existing.database, &existing.target)?;
     match existing.status {
         Status::Active if existing.is_expired(now_seconds()) => {
-            Err(ClientError::invalid_state(format!(
-                "grant {} has expired; use a new request_id",
-                existing.grant_id
-            ))
-            .into())
+            Err(ClientError::invalid_state(format!("grant {} has expired; use a new request_id", existing.grant_id))
+                .into())
         }
         Status::Active => {
             let credentials = match existing.strategy {
                 Strategy::TempUser => {
                     let password = Password::generate();
-                    let mut session = app
-                        .connections
-                        .session(&existing.database, db, &app.source)
-                        .await?;
-                    session
-                        .execute(&sql::set_password(
-                            &existing.db_user,
-                            &password.scram_verifier(),
-                        ))
-                        .await?;
+                    let mut session = app.connections.session(&existing.database, db, &app.source).await?;
+                    session.execute(&sql::set_password(&existing.db_user, &password.scram_verifier())).await?;
                     Some(credentials(db, &existing, password))
                 }
                 Strategy::RoleEscalation => None,
             };
             tracing::info!("retried grant answered with the existing access");
-            Ok(Response::Success {
-                grant: GrantView::of(&existing),
-                credentials,
-            })
+            Ok(Response::Success { grant: GrantView::of(&existing), credentials })
         }
         Status::Pending => Err(busy(&existing.grant_id).into()),
         Status::Failed => {
@@ -301,11 +238,10 @@ async fn retried(
             }
             provision(app, config, db, target, again).await
         }
-        Status::Revoked => Err(ClientError::invalid_state(format!(
-            "grant {} was revoked; use a new request_id",
-            existing.grant_id
-        ))
-        .into()),
+        Status::Revoked => {
+            Err(ClientError::invalid_state(format!("grant {} was revoked; use a new request_id", existing.grant_id))
+                .into())
+        }
     }
 }
 
@@ -321,7 +257,5 @@ fn credentials(db: &DatabaseConfig, grant: &Grant, password: Password) -> Creden
 }
 
 fn busy(grant_id: &str) -> Fault {
-    Fault::Busy(format!(
-        "grant {grant_id} is being provisioned by another invocation; retry shortly"
-    ))
+    Fault::Busy(format!("grant {grant_id} is being provisioned by another invocation; retry shortly"))
 }

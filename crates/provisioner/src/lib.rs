@@ -44,11 +44,7 @@ impl App {
     }
 
     fn revoker(&self) -> Revoker<'_> {
-        Revoker {
-            store: &self.store,
-            connections: &self.connections,
-            source: &self.source,
-        }
+        Revoker { store: &self.store, connections: &self.connections, source: &self.source }
     }
 
     /// One invocation: the response for a handled request (including client errors), or a fault.

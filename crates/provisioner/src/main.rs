@@ -8,10 +8,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = provisioner::App::from_env().await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        app.handle(event.payload).await.map_err(|fault| Diagnostic {
-            error_type: fault.kind().into(),
-            error_message: fault.to_string(),
-        })
+        app.handle(event.payload)
+            .await
+            .map_err(|fault| Diagnostic { error_type: fault.kind().into(), error_message: fault.to_string() })
     }))
     .await
 }

@@ -15,23 +15,12 @@ async fn every_spec_error_code_comes_from_a_real_request() {
         assert!(!response["error"]["message"].as_str().unwrap().is_empty());
         seen.insert(code.to_string());
     };
-    expect(
-        env.call(json!({"action": "grant", "requester": "a@x"}))
-            .await,
-        "invalid_request",
-    );
+    expect(env.call(json!({"action": "grant", "requester": "a@x"})).await, "invalid_request");
     let mut request = grant_request("alice@example.com", "readonly");
     request["database"] = json!("billing");
     expect(env.call(request).await, "unknown_database");
-    expect(
-        env.call(grant_request("alice@example.com", "superuser"))
-            .await,
-        "unknown_target",
-    );
-    expect(
-        env.call(grant_request("nobody@example.com", "dba")).await,
-        "unknown_db_user",
-    );
+    expect(env.call(grant_request("alice@example.com", "superuser")).await, "unknown_target");
+    expect(env.call(grant_request("nobody@example.com", "dba")).await, "unknown_db_user");
     let mut request = grant_request("alice@example.com", "readonly");
     request["duration_seconds"] = json!(86400);
     expect(env.call(request).await, "policy_violation");
@@ -43,18 +32,12 @@ async fn every_spec_error_code_comes_from_a_real_request() {
     env.call(request.clone()).await;
     request["reason"] = json!("something else");
     expect(env.call(request).await, "conflict");
-    expect(
-        env.call(json!({"action": "describe", "grant_id": "missing"}))
-            .await,
-        "not_found",
-    );
-    let granted = env
-        .call(grant_request("alice@example.com", "readonly"))
-        .await;
+    expect(env.call(json!({"action": "describe", "grant_id": "missing"})).await, "not_found");
+    let granted = env.call(grant_request("alice@example.com", "readonly")).await;
     let grant_id = &granted["grant"]["grant_id"];
-    env.call(json!({"action": "revoke", "grant_id": grant_id, "actor": "bob"}))
-        .await;
-    let extend = json!({"action": "extend", "grant_id": grant_id, "duration_seconds": 600, "actor": "a", "reason": "r"});
+    env.call(json!({"action": "revoke", "grant_id": grant_id, "actor": "bob"})).await;
+    let extend =
+        json!({"action": "extend", "grant_id": grant_id, "duration_seconds": 600, "actor": "a", "reason": "r"});
     expect(env.call(extend).await, "invalid_state");
 
     let all = [
@@ -81,30 +64,10 @@ const HOSTILE: &[&str] = &[
 
 async fn snapshot(env: &Env) -> (Vec<String>, Vec<String>, i64, Vec<String>) {
     let orders = env.orders().await;
-    let tables = orders
-        .query(
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-            &[],
-        )
-        .await
-        .unwrap();
-    let count: i64 = orders
-        .query_one("SELECT count(*) FROM items", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let roles = env
-        .roles()
-        .await
-        .into_iter()
-        .filter(|r| !r.starts_with("jit_"))
-        .collect();
-    (
-        roles,
-        tables.iter().map(|r| r.get(0)).collect(),
-        count,
-        env.memberships("bob").await,
-    )
+    let tables = orders.query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'", &[]).await.unwrap();
+    let count: i64 = orders.query_one("SELECT count(*) FROM items", &[]).await.unwrap().get(0);
+    let roles = env.roles().await.into_iter().filter(|r| !r.starts_with("jit_")).collect();
+    (roles, tables.iter().map(|r| r.get(0)).collect(), count, env.memberships("bob").await)
 }
 
 #[tokio::test]
@@ -118,45 +81,26 @@ async fn hostile_strings_in_every_field_change_nothing() {
         let granted = env.call(request).await;
         assert_eq!(granted["ok"], json!(true), "{granted}");
         let username = granted["grant"]["db_user"].as_str().unwrap();
-        assert!(
-            username
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-            "{username}"
-        );
-        let item = env
-            .item(granted["grant"]["grant_id"].as_str().unwrap())
-            .await;
-        assert_eq!(
-            (s(&item, "requester"), s(&item, "reason")),
-            (evil.to_string(), evil.to_string())
-        );
+        assert!(username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{username}");
+        let item = env.item(granted["grant"]["grant_id"].as_str().unwrap()).await;
+        assert_eq!((s(&item, "requester"), s(&item, "reason")), (evil.to_string(), evil.to_string()));
         env.call(json!({"action": "revoke", "grant_id": granted["grant"]["grant_id"], "actor": evil, "reason": evil}))
             .await;
 
         // Escalation: the db_user names no existing role, however it is quoted.
-        let request = json!({"requester": "alice@example.com", "database": DB, "target": "dba", "reason": evil, "db_user": evil});
+        let request =
+            json!({"requester": "alice@example.com", "database": DB, "target": "dba", "reason": evil, "db_user": evil});
         assert_eq!(error_code(&env.call(request).await), "unknown_db_user");
         // Database, target and grant ids are looked up, never spliced into SQL.
         let request = json!({"requester": "a@x", "database": evil, "target": evil, "reason": "r"});
         assert_eq!(error_code(&env.call(request).await), "unknown_database");
         let request = json!({"requester": "a@x", "database": DB, "target": evil, "reason": "r"});
         assert_eq!(error_code(&env.call(request).await), "unknown_target");
-        assert_eq!(
-            error_code(
-                &env.call(json!({"action": "describe", "grant_id": evil}))
-                    .await
-            ),
-            "invalid_request"
-        );
+        assert_eq!(error_code(&env.call(json!({"action": "describe", "grant_id": evil})).await), "invalid_request");
     }
     assert_eq!(snapshot(&env).await, before);
     assert_eq!(
-        env.roles()
-            .await
-            .iter()
-            .filter(|r| r.starts_with("jit_") && *r != "jit_admin" && *r != "jit_managed")
-            .count(),
+        env.roles().await.iter().filter(|r| r.starts_with("jit_") && *r != "jit_admin" && *r != "jit_managed").count(),
         0,
         "all revoked"
     );

@@ -23,57 +23,29 @@ async fn grant_and_revoke_a_membership_derived_from_the_requester() {
     let granted = env.call(escalation("alice@example.com", None)).await;
     assert_eq!(granted["ok"], json!(true), "{granted}");
     assert_eq!(granted["grant"]["db_user"], json!("alice"));
-    assert!(
-        granted.get("credentials").is_none(),
-        "escalations issue no credentials"
-    );
+    assert!(granted.get("credentials").is_none(), "escalations issue no credentials");
     assert_eq!(env.memberships("alice").await, ["dba"]);
 
     // A live session that switched role keeps the role's rights until it is ended.
-    let session = env
-        .pg
-        .connect("alice", "alice-password", common::DB)
-        .await
-        .unwrap();
-    session
-        .batch_execute("SET ROLE dba; SELECT * FROM items")
-        .await
-        .unwrap();
+    let session = env.pg.connect("alice", "alice-password", common::DB).await.unwrap();
+    session.batch_execute("SET ROLE dba; SELECT * FROM items").await.unwrap();
 
     let revoked = env.call(revoke(&granted)).await;
     assert_eq!(revoked["grant"]["status"], json!("revoked"), "{revoked}");
     assert_eq!(revoked["grant"]["revoked_by"], json!("carol@example.com"));
     assert!(env.memberships("alice").await.is_empty());
-    assert!(
-        session.query("SELECT 1", &[]).await.is_err(),
-        "the escalated session was terminated"
-    );
-    assert!(
-        env.roles().await.contains(&"alice".to_string()),
-        "the user itself stays"
-    );
+    assert!(session.query("SELECT 1", &[]).await.is_err(), "the escalated session was terminated");
+    assert!(env.roles().await.contains(&"alice".to_string()), "the user itself stays");
 }
 
 #[tokio::test]
 async fn overlapping_grants_keep_the_access_the_other_still_provides() {
     let env = Env::new().await;
-    let first = env
-        .call(escalation("alice@example.com", Some("alice")))
-        .await;
-    let second = env
-        .call(escalation("alice@example.com", Some("alice")))
-        .await;
-    assert_eq!(
-        second["ok"],
-        json!(true),
-        "an overlapping grant is allowed: {second}"
-    );
+    let first = env.call(escalation("alice@example.com", Some("alice"))).await;
+    let second = env.call(escalation("alice@example.com", Some("alice"))).await;
+    assert_eq!(second["ok"], json!(true), "an overlapping grant is allowed: {second}");
     env.call(revoke(&first)).await;
-    assert_eq!(
-        env.memberships("alice").await,
-        ["dba"],
-        "the second grant still provides dba"
-    );
+    assert_eq!(env.memberships("alice").await, ["dba"], "the second grant still provides dba");
     env.call(revoke(&second)).await;
     assert!(env.memberships("alice").await.is_empty());
 }
@@ -85,26 +57,15 @@ async fn a_membership_that_existed_before_is_refused_and_never_touched() {
     request["approver"] = json!("carol@example.com");
     let refused = env.call(request).await;
     assert_eq!(error_code(&refused), "already_has_access");
-    assert!(
-        env.items().await.is_empty(),
-        "a refused request writes nothing"
-    );
+    assert!(env.items().await.is_empty(), "a refused request writes nothing");
     assert_eq!(env.memberships("bob").await, ["dba"]);
 }
 
 #[tokio::test]
 async fn unknown_and_hostile_users_are_refused() {
     let env = Env::new().await;
-    assert_eq!(
-        error_code(&env.call(escalation("zed@example.com", None)).await),
-        "unknown_db_user"
-    );
-    let hostile = env
-        .call(escalation(
-            "alice@example.com",
-            Some("alice\"; DROP ROLE dba; --"),
-        ))
-        .await;
+    assert_eq!(error_code(&env.call(escalation("zed@example.com", None)).await), "unknown_db_user");
+    let hostile = env.call(escalation("alice@example.com", Some("alice\"; DROP ROLE dba; --"))).await;
     assert_eq!(error_code(&hostile), "unknown_db_user");
     assert!(env.roles().await.contains(&"dba".to_string()));
     assert!(env.items().await.is_empty());

@@ -22,11 +22,7 @@ fn response(invocation: Invocation) -> Value {
 async fn the_binary_serves_grants_and_leaks_no_password() {
     let mut env = Env::new().await;
     let api = RuntimeApi::start();
-    let lambda = LambdaProcess::spawn(
-        Path::new(env!("CARGO_BIN_EXE_provisioner")),
-        &api,
-        &env.lambda_env(),
-    );
+    let lambda = LambdaProcess::spawn(Path::new(env!("CARGO_BIN_EXE_provisioner")), &api, &env.lambda_env());
     let invoke = |payload: Value| {
         let api = &api;
         tokio::task::block_in_place(move || api.invoke(payload, TIMEOUT))
@@ -37,26 +33,15 @@ async fn the_binary_serves_grants_and_leaks_no_password() {
     let granted = response(invoke(request.clone()));
     assert_eq!(granted["ok"], json!(true), "{granted}\n{}", lambda.output());
     let retried = response(invoke(request));
-    let passwords: Vec<String> = [&granted, &retried]
-        .iter()
-        .map(|r| r["credentials"]["password"].as_str().unwrap().to_string())
-        .collect();
+    let passwords: Vec<String> =
+        [&granted, &retried].iter().map(|r| r["credentials"]["password"].as_str().unwrap().to_string()).collect();
     assert_ne!(passwords[0], passwords[1]);
-    let rejected = response(invoke(
-        json!({"action": "grant", "requester": "alice@example.com"}),
-    ));
-    assert_eq!(
-        rejected["error"]["code"],
-        json!("invalid_request"),
-        "client errors are responses"
-    );
+    let rejected = response(invoke(json!({"action": "grant", "requester": "alice@example.com"})));
+    assert_eq!(rejected["error"]["code"], json!("invalid_request"), "client errors are responses");
 
     env.pg.stop();
     match invoke(grant_request("alice@example.com", "readonly")) {
-        Invocation::Error {
-            error_type,
-            error_message,
-        } => {
+        Invocation::Error { error_type, error_message } => {
             assert_eq!(error_type, "PostgreSQL");
             assert!(!error_message.is_empty());
         }
@@ -70,32 +55,16 @@ async fn the_binary_serves_grants_and_leaks_no_password() {
     }
     let table = format!("{:?}", env.items().await);
     let pg_log = env.pg.log();
-    assert!(
-        pg_log.contains("CREATE ROLE"),
-        "statement logging is on, so the check below means something"
-    );
-    assert!(
-        logs.contains("\"grant_id\""),
-        "structured logs carry the grant id: {logs}"
-    );
+    assert!(pg_log.contains("CREATE ROLE"), "statement logging is on, so the check below means something");
+    assert!(logs.contains("\"grant_id\""), "structured logs carry the grant id: {logs}");
     for line in logs.lines().filter(|l| l.starts_with('{')) {
-        serde_json::from_str::<Value>(line)
-            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
     }
     for password in &passwords {
-        assert!(
-            !logs.contains(password.as_str()),
-            "password in the Lambda's logs"
-        );
+        assert!(!logs.contains(password.as_str()), "password in the Lambda's logs");
         assert!(!table.contains(password.as_str()), "password in the table");
-        assert!(
-            !pg_log.contains(password.as_str()),
-            "password in PostgreSQL's log"
-        );
+        assert!(!pg_log.contains(password.as_str()), "password in PostgreSQL's log");
     }
     assert!(!logs.contains(common::ADMIN_PASSWORD) && !table.contains(common::ADMIN_PASSWORD));
-    assert!(
-        !table.contains("SCRAM-SHA-256"),
-        "no password hash in the table"
-    );
+    assert!(!table.contains("SCRAM-SHA-256"), "no password hash in the table");
 }

@@ -44,10 +44,7 @@ impl Env {
     pub async fn new() -> Env {
         let pg = PgCluster::start();
         let postgres = pg.superuser("postgres").await;
-        postgres
-            .batch_execute(&format!("CREATE DATABASE {DB}"))
-            .await
-            .unwrap();
+        postgres.batch_execute(&format!("CREATE DATABASE {DB}")).await.unwrap();
         postgres
             .batch_execute(&format!(
                 "CREATE ROLE {ADMIN_USER} LOGIN CREATEROLE PASSWORD '{ADMIN_PASSWORD}';
@@ -59,21 +56,14 @@ impl Env {
             postgres.batch_execute(statement).await.unwrap();
         }
         postgres
-            .batch_execute(&format!(
-                "GRANT readonly, dba, writer TO {ADMIN_USER} WITH ADMIN OPTION"
-            ))
+            .batch_execute(&format!("GRANT readonly, dba, writer TO {ADMIN_USER} WITH ADMIN OPTION"))
             .await
             .unwrap();
         let orders = pg.superuser(DB).await;
         for statement in ORDERS_SETUP {
             orders.batch_execute(statement).await.unwrap();
         }
-        orders
-            .batch_execute(&format!(
-                "GRANT CREATE, USAGE ON SCHEMA public TO {ADMIN_USER}"
-            ))
-            .await
-            .unwrap();
+        orders.batch_execute(&format!("GRANT CREATE, USAGE ON SCHEMA public TO {ADMIN_USER}")).await.unwrap();
 
         let sdk = moto().sdk_config().await;
         let table = unique_name("grants");
@@ -87,21 +77,11 @@ impl Env {
         .unwrap();
         let app = App::new(&sdk, settings);
         app.store.create_table().await.unwrap();
-        let env = Env {
-            pg,
-            app,
-            table,
-            bucket,
-            sdk,
-        };
+        let env = Env { pg, app, table, bucket, sdk };
         let s3 = moto().s3().await;
         s3.create_bucket().bucket(&env.bucket).send().await.unwrap();
         env.put_object("config.json", &env.config()).await;
-        env.put_object(
-            "secrets/orders-admin.json",
-            &json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD}),
-        )
-        .await;
+        env.put_object("secrets/orders-admin.json", &json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD})).await;
         env
     }
 
@@ -162,9 +142,7 @@ impl Env {
 
     /// Invokes and expects a handled response (success or client error), not a fault.
     pub async fn call(&self, payload: Value) -> Value {
-        self.invoke(payload.clone())
-            .await
-            .unwrap_or_else(|fault| panic!("{payload}: fault {fault}"))
+        self.invoke(payload.clone()).await.unwrap_or_else(|fault| panic!("{payload}: fault {fault}"))
     }
 
     pub async fn orders(&self) -> tokio_postgres::Client {
@@ -181,26 +159,13 @@ impl Env {
     pub async fn item(&self, grant_id: &str) -> HashMap<String, AttributeValue> {
         let client = aws_sdk_dynamodb::Client::new(&self.sdk);
         let key = AttributeValue::S(grant_id.to_string());
-        let output = client
-            .get_item()
-            .table_name(&self.table)
-            .key("grant_id", key)
-            .send()
-            .await
-            .unwrap();
-        output
-            .item
-            .unwrap_or_else(|| panic!("no item for {grant_id}"))
+        let output = client.get_item().table_name(&self.table).key("grant_id", key).send().await.unwrap();
+        output.item.unwrap_or_else(|| panic!("no item for {grant_id}"))
     }
 
     /// Names of all roles in the cluster, sorted.
     pub async fn roles(&self) -> Vec<String> {
-        let rows = self
-            .orders()
-            .await
-            .query("SELECT rolname::text FROM pg_roles ORDER BY 1", &[])
-            .await
-            .unwrap();
+        let rows = self.orders().await.query("SELECT rolname::text FROM pg_roles ORDER BY 1", &[]).await.unwrap();
         rows.iter().map(|r| r.get(0)).collect()
     }
 

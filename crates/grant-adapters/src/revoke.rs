@@ -29,13 +29,36 @@ impl Revoker<'_> {
         })?;
         let mut session = self.connections.session(&grant.database, db, self.source).await?;
         let outcome = match grant.strategy {
-            Strategy::TempUser => drop_temp_user(&mut session, &grant.db_user, &config.marker_role()).await,
+            Strategy::TempUser => drop_temp_user(&mut session, &grant.db_user, &config.marker_role()).await.map(drop),
             Strategy::RoleEscalation => self.revoke_escalation(&mut session, grant).await,
         };
         match outcome {
             Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => Ok(()),
             other => other,
         }
+    }
+
+    /// Drops a temporary user that no live grant accounts for (a crash left it behind). False if it was gone.
+    pub async fn drop_orphan(&self, config: &Config, database: &str, username: &str) -> Result<bool, Fault> {
+        let db = config
+            .databases
+            .get(database)
+            .ok_or_else(|| Fault::Config(ConfigError(format!("database {database:?} is not configured"))))?;
+        let mut session = self.connections.session(database, db, self.source).await?;
+        match drop_temp_user(&mut session, username, &config.marker_role()).await {
+            Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => Ok(false),
+            other => other,
+        }
+    }
+
+    /// The temporary users in `database` (members of the marker role), live grant or not.
+    pub async fn marked_users(&self, config: &Config, database: &str) -> Result<Vec<String>, Fault> {
+        let db = config
+            .databases
+            .get(database)
+            .ok_or_else(|| Fault::Config(ConfigError(format!("database {database:?} is not configured"))))?;
+        let mut session = self.connections.session(database, db, self.source).await?;
+        session.query_column(&sql::marker_members(&config.marker_role())).await
     }
 
     async fn revoke_escalation(&self, session: &mut Session, grant: &Grant) -> Result<(), Fault> {
@@ -57,10 +80,10 @@ impl Revoker<'_> {
 }
 
 /// Drops a temporary user, after checking it is one of ours: a role outside the marker role is never dropped,
-/// whatever the table says.
-async fn drop_temp_user(session: &mut Session, username: &str, marker_role: &str) -> Result<(), Fault> {
+/// whatever the table says. False if there was nothing to drop.
+async fn drop_temp_user(session: &mut Session, username: &str, marker_role: &str) -> Result<bool, Fault> {
     if session.query_column(&sql::role_exists(username)).await?.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let memberships = session.query_column(&sql::memberships(username)).await?;
     if !memberships.iter().any(|m| m == marker_role) {
@@ -70,5 +93,6 @@ async fn drop_temp_user(session: &mut Session, username: &str, marker_role: &str
             message: format!("refusing to drop role {username:?}: it is not a member of {marker_role:?}"),
         });
     }
-    session.run_plan(&sql::revoke_temp_user(username)).await
+    session.run_plan(&sql::revoke_temp_user(username)).await?;
+    Ok(true)
 }

@@ -71,7 +71,13 @@ impl GrantStore {
 
     /// Takes a lease of `lease_seconds` on a grant as it was read; false if it changed, or another holds a live
     /// lease, or (with `only_if_expired`) it was extended meanwhile.
-    pub async fn claim(&self, grant: &Grant, owner: &str, lease_seconds: i64, only_if_expired: bool) -> Result<bool, Fault> {
+    pub async fn claim(
+        &self,
+        grant: &Grant,
+        owner: &str,
+        lease_seconds: i64,
+        only_if_expired: bool,
+    ) -> Result<bool, Fault> {
         let now = chrono::Utc::now().timestamp();
         let mut condition = format!("{UNCHANGED} AND {NO_LIVE_LEASE}");
         if only_if_expired {
@@ -113,8 +119,12 @@ impl GrantStore {
         condition: &str,
         values: impl Iterator<Item = (&'static str, AttributeValue)>,
     ) -> Result<bool, Fault> {
-        let mut request =
-            self.client.put_item().table_name(&self.table).set_item(Some(to_item(item)?)).condition_expression(condition);
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .condition_expression(condition);
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);
         }

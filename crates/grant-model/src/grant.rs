@@ -175,7 +175,13 @@ impl Grant {
 
     /// pending -> failed: nothing is left in the database; `error` says why (no secrets in it). `actor` is the
     /// provisioner that failed, or the reaper cleaning up after one that crashed.
-    pub fn fail(&mut self, now: DateTime<Utc>, error: &str, actor: &str, retention: Retention) -> Result<(), ClientError> {
+    pub fn fail(
+        &mut self,
+        now: DateTime<Utc>,
+        error: &str,
+        actor: &str,
+        retention: Retention,
+    ) -> Result<(), ClientError> {
         self.expect(Status::Pending, "fail")?;
         self.last_error = Some(truncate(error));
         self.purge_at = Some(purge_at(now, retention));

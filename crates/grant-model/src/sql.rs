@@ -100,6 +100,15 @@ pub fn memberships(db_user: &str) -> Statement {
     )
 }
 
+/// The members of the marker role: every temporary user this system made and has not dropped yet.
+pub fn marker_members(marker_role: &str) -> Statement {
+    Statement::query(
+        "SELECT u.rolname FROM pg_auth_members m \
+         JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = $1",
+        &[marker_role],
+    )
+}
+
 /// Revoking a temporary user: login off (committed first, so no new session can start), live sessions
 /// terminated, owned objects reassigned to the admin and the rest dropped, then the role itself.
 pub fn revoke_temp_user(username: &str) -> Plan {

@@ -32,7 +32,9 @@ pub async fn revoke(app: &App, req: RevokeRequest) -> Result<Response, ActionErr
         // The reaper or another revoke is on it, or it just changed: report what is there now.
         let now = load(app, &grant.grant_id).await?;
         if now.status != Status::Revoked {
-            return Err(Fault::Busy(format!("grant {} is being changed by another invocation; retry", grant.grant_id)).into());
+            return Err(
+                Fault::Busy(format!("grant {} is being changed by another invocation; retry", grant.grant_id)).into()
+            );
         }
         return Ok(Response::Success { grant: GrantView::of(&now), credentials: None });
     }

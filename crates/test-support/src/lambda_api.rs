@@ -27,10 +27,7 @@ pub enum Invocation {
     /// The handler's output, posted to `/invocation/{id}/response`.
     Response(Value),
     /// Posted to `/invocation/{id}/error`, or to `/init/error` (then for every invoke).
-    Error {
-        error_type: String,
-        error_message: String,
-    },
+    Error { error_type: String, error_message: String },
     /// Nothing answered within the timeout given to `invoke`.
     TimedOut,
 }
@@ -69,11 +66,7 @@ pub struct RuntimeApi {
 impl RuntimeApi {
     pub fn start() -> RuntimeApi {
         let server = Arc::new(Server::http("127.0.0.1:0").expect("bind runtime API"));
-        let address = server
-            .server_addr()
-            .to_ip()
-            .expect("ip address")
-            .to_string();
+        let address = server.server_addr().to_ip().expect("ip address").to_string();
         let shared = Arc::new(Shared::default());
         let acceptor = std::thread::spawn({
             let (server, shared) = (server.clone(), shared.clone());
@@ -84,12 +77,7 @@ impl RuntimeApi {
                 }
             }
         });
-        RuntimeApi {
-            address,
-            shared,
-            server,
-            acceptor: Some(acceptor),
-        }
+        RuntimeApi { address, shared, server, acceptor: Some(acceptor) }
     }
 
     /// `127.0.0.1:PORT`, the value for `AWS_LAMBDA_RUNTIME_API`.
@@ -117,12 +105,7 @@ impl RuntimeApi {
                 state.queue.retain(|(queued, _)| *queued != id);
                 return result;
             }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            state = self.shared.changed.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 }
@@ -178,10 +161,7 @@ fn handle(shared: &Shared, mut request: Request) {
 fn next(shared: &Shared, request: Request) {
     let mut state = shared.lock();
     while state.queue.is_empty() && !state.closed {
-        state = shared
-            .changed
-            .wait(state)
-            .unwrap_or_else(|e| e.into_inner());
+        state = shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
     }
     let Some((id, event)) = state.queue.pop_front() else {
         drop(state);
@@ -192,18 +172,10 @@ fn next(shared: &Shared, request: Request) {
     let deadline = SystemTime::now() + DEADLINE;
     let deadline_ms = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis();
     let hex = id.replace('-', "");
-    let trace = format!(
-        "Root=1-{:08x}-{};Parent={};Sampled=0",
-        epoch_secs(),
-        &hex[..24],
-        &hex[16..]
-    );
+    let trace = format!("Root=1-{:08x}-{};Parent={};Sampled=0", epoch_secs(), &hex[..24], &hex[16..]);
     let response = json(&event.to_string())
         .with_header(header("Lambda-Runtime-Aws-Request-Id", &id))
-        .with_header(header(
-            "Lambda-Runtime-Deadline-Ms",
-            &deadline_ms.to_string(),
-        ))
+        .with_header(header("Lambda-Runtime-Deadline-Ms", &deadline_ms.to_string()))
         .with_header(header("Lambda-Runtime-Invoked-Function-Arn", FUNCTION_ARN))
         .with_header(header("Lambda-Runtime-Trace-Id", &trace));
     let _ = request.respond(response);
@@ -234,20 +206,14 @@ fn header(name: &str, value: &str) -> Header {
 }
 
 fn epoch_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// A fresh UUID-shaped id, unique within the process (pid, time, counter).
 fn request_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
     format!(
         "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
         std::process::id(),
@@ -268,10 +234,7 @@ impl LambdaProcess {
     /// Starts `binary` with the environment Lambda provides (only PATH and HOME are
     /// inherited), plus `env`, which wins over the defaults.
     pub fn spawn(binary: &Path, api: &RuntimeApi, env: &[(String, String)]) -> LambdaProcess {
-        let name = binary
-            .file_stem()
-            .and_then(|n| n.to_str())
-            .unwrap_or("function");
+        let name = binary.file_stem().and_then(|n| n.to_str()).unwrap_or("function");
         let mut cmd = Command::new(binary);
         cmd.env_clear();
         for key in ["PATH", "HOME"] {
@@ -291,31 +254,21 @@ impl LambdaProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn lambda {}: {e}", binary.display()));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn lambda {}: {e}", binary.display()));
         let output = Arc::new(Mutex::new(String::new()));
         for pipe in [
             Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
             Box::new(child.stderr.take().expect("stderr")),
         ] {
             let output = output.clone();
-            drain(pipe, move |line| {
-                output
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(line)
-            });
+            drain(pipe, move |line| output.lock().unwrap_or_else(|e| e.into_inner()).push_str(line));
         }
         LambdaProcess { child, output }
     }
 
     /// Everything the process wrote to stdout and stderr so far, line-interleaved.
     pub fn output(&self) -> String {
-        self.output
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.output.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The exit status, if the process has exited (e.g. after an init error).

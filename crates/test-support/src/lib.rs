@@ -13,15 +13,15 @@ mod lambda_api;
 mod moto;
 mod postgres;
 
+pub mod fixture;
+mod scanned;
 pub use lambda_api::{Invocation, LambdaProcess, RuntimeApi};
 pub use moto::{moto, unique_name, Moto};
 pub use postgres::{PgCluster, SUPERUSER_PASSWORD};
+pub use scanned::ScannedCount;
 
 /// Calls `on_line` for every line of `pipe` on a background thread until EOF.
-pub(crate) fn drain(
-    pipe: impl Read + Send + 'static,
-    mut on_line: impl FnMut(&str) + Send + 'static,
-) {
+pub(crate) fn drain(pipe: impl Read + Send + 'static, mut on_line: impl FnMut(&str) + Send + 'static) {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         let mut line = Vec::new();

@@ -53,10 +53,7 @@ impl Moto {
         });
 
         match ready_rx.recv_timeout(READY_TIMEOUT) {
-            Ok(port) => Moto {
-                port,
-                _guard: guard,
-            },
+            Ok(port) => Moto { port, _guard: guard },
             Err(_) => {
                 let _ = guard.kill();
                 let _ = guard.wait();
@@ -89,9 +86,7 @@ impl Moto {
 
     /// An S3 client for moto. Path-style addressing: `bucket.127.0.0.1` does not resolve.
     pub async fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
-            .force_path_style(true)
-            .build();
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await).force_path_style(true).build();
         aws_sdk_s3::Client::from_conf(config)
     }
 

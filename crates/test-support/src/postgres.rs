@@ -37,16 +37,9 @@ impl PgCluster {
             .tempdir()
             .expect("create cluster temp dir");
         give_to_owner(dir.path());
-        run(Command::new("cp")
-            .arg("-a")
-            .arg(&template.data)
-            .arg(dir.path().join("data")));
+        run(Command::new("cp").arg("-a").arg(&template.data).arg(dir.path().join("data")));
 
-        let mut cluster = PgCluster {
-            dir,
-            port: 0,
-            child: None,
-        };
+        let mut cluster = PgCluster { dir, port: 0, child: None };
         // The port is only free when we looked; if someone took it meanwhile, try another.
         for attempt in 1.. {
             cluster.port = free_port();
@@ -71,15 +64,8 @@ impl PgCluster {
     }
 
     /// Connects over TCP with password auth; the connection task runs on the current runtime.
-    pub async fn connect(
-        &self,
-        user: &str,
-        password: &str,
-        dbname: &str,
-    ) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) = config(self.port, user, password, dbname)
-            .connect(NoTls)
-            .await?;
+    pub async fn connect(&self, user: &str, password: &str, dbname: &str) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) = config(self.port, user, password, dbname).connect(NoTls).await?;
         tokio::spawn(async move {
             // Errors here mean the server went away, which the client reports on next use.
             let _ = connection.await;
@@ -158,10 +144,7 @@ impl PgCluster {
         // where block_on would panic.
         std::thread::scope(|s| {
             s.spawn(|| {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("tokio runtime");
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
                 let deadline = Instant::now() + READY_TIMEOUT;
                 loop {
                     if let Some(status) = child.try_wait().expect("try_wait postgres") {
@@ -169,9 +152,7 @@ impl PgCluster {
                     }
                     let attempt = rt.block_on(async {
                         let (client, connection) =
-                            config(port, "postgres", SUPERUSER_PASSWORD, "postgres")
-                                .connect(NoTls)
-                                .await?;
+                            config(port, "postgres", SUPERUSER_PASSWORD, "postgres").connect(NoTls).await?;
                         // Dropping the client first sends Terminate, so no EOF noise in the log.
                         drop(client);
                         connection.await
@@ -195,11 +176,7 @@ impl PgCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
-        panic!(
-            "{error}\n--- postgres log ({}) ---\n{}",
-            self.dir.path().display(),
-            self.log()
-        );
+        panic!("{error}\n--- postgres log ({}) ---\n{}", self.dir.path().display(), self.log());
     }
 }
 
@@ -219,13 +196,7 @@ impl Drop for PgCluster {
 
 fn config(port: u16, user: &str, password: &str, dbname: &str) -> tokio_postgres::Config {
     let mut config = tokio_postgres::Config::new();
-    config
-        .host(HOST)
-        .port(port)
-        .user(user)
-        .password(password)
-        .dbname(dbname)
-        .connect_timeout(Duration::from_secs(5));
+    config.host(HOST).port(port).user(user).password(password).dbname(dbname).connect_timeout(Duration::from_secs(5));
     config
 }
 
@@ -247,11 +218,7 @@ fn template() -> &'static Template {
         let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}-template", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir(&dir).expect("create template dir");
-        let template = Template {
-            bin: bin_dir(),
-            data: dir.join("data"),
-            owner,
-        };
+        let template = Template { bin: bin_dir(), data: dir.join("data"), owner };
         let pwfile = dir.join("pwfile");
         fs::write(&pwfile, SUPERUSER_PASSWORD).expect("write pwfile");
         for path in [&dir, &pwfile] {
@@ -261,12 +228,7 @@ fn template() -> &'static Template {
         initdb
             .arg("-D")
             .arg(&template.data)
-            .args([
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "-U",
-                "postgres",
-            ])
+            .args(["--auth-local=trust", "--auth-host=scram-sha-256", "-U", "postgres"])
             .arg(format!("--pwfile={}", pwfile.display()))
             .args(["--no-sync", "-E", "UTF8", "--locale=C"])
             .current_dir(&dir);
@@ -293,9 +255,9 @@ fn bin_dir() -> PathBuf {
         let dir = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
         dir.join("initdb").exists().then_some(dir)
     };
-    versioned.or_else(from_pg_config).unwrap_or_else(|| {
-        panic!("PostgreSQL server binaries (initdb, postgres) not found: run scripts/setup.sh")
-    })
+    versioned
+        .or_else(from_pg_config)
+        .unwrap_or_else(|| panic!("PostgreSQL server binaries (initdb, postgres) not found: run scripts/setup.sh"))
 }
 
 /// Removes cluster and template dirs left by test processes that no longer exist
@@ -331,8 +293,7 @@ fn give_to_owner(path: &Path) {
 
 fn chown_to(path: &Path, owner: Option<(u32, u32)>) {
     if let Some((uid, gid)) = owner {
-        chown(path, Some(uid), Some(gid))
-            .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+        chown(path, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
     }
 }
 
@@ -340,21 +301,14 @@ fn chown_to(path: &Path, owner: Option<(u32, u32)>) {
 fn id(args: &[&str]) -> u32 {
     let out = Command::new("id").args(args).output().expect("run id");
     let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().parse().unwrap_or_else(|_| {
-        panic!(
-            "`id {}` failed: {}{}",
-            args.join(" "),
-            text,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("`id {}` failed: {}{}", args.join(" "), text, String::from_utf8_lossy(&out.stderr)))
 }
 
 /// Runs a command to completion, panicking with its output if it fails.
 fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     if !out.status.success() {
         panic!(
             "{cmd:?} failed ({}):\n{}{}",
@@ -367,10 +321,7 @@ fn run(cmd: &mut Command) {
 
 /// std can only SIGKILL; postgres' shutdown modes are other signals, so use kill(1).
 fn signal(child: &Child, name: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status();
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status();
 }
 
 fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
@@ -387,8 +338,5 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
 /// Binds 127.0.0.1:0 and releases it. Someone may take the port before postgres binds
 /// it; `start` retries then.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
 }

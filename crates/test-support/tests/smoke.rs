@@ -4,9 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use serde_json::json;
 use test_support::{moto, unique_name, Invocation, PgCluster, RuntimeApi};
 
@@ -18,48 +16,27 @@ async fn pg_cluster_roles_restart_and_log() {
     assert_eq!(pg.host(), "127.0.0.1");
 
     let admin = pg.superuser("postgres").await;
-    admin
-        .batch_execute("CREATE ROLE smoke_app LOGIN PASSWORD 'app-secret'")
-        .await
-        .unwrap();
+    admin.batch_execute("CREATE ROLE smoke_app LOGIN PASSWORD 'app-secret'").await.unwrap();
 
-    let app = pg
-        .connect("smoke_app", "app-secret", "postgres")
-        .await
-        .unwrap();
-    let row = app
-        .query_one("SELECT current_user::text", &[])
-        .await
-        .unwrap();
+    let app = pg.connect("smoke_app", "app-secret", "postgres").await.unwrap();
+    let row = app.query_one("SELECT current_user::text", &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), "smoke_app");
-    assert!(
-        pg.connect("smoke_app", "wrong", "postgres").await.is_err(),
-        "scram-sha-256 must reject a wrong password"
-    );
+    assert!(pg.connect("smoke_app", "wrong", "postgres").await.is_err(), "scram-sha-256 must reject a wrong password");
 
     let stopping = Instant::now();
     pg.stop();
     eprintln!("PgCluster::stop took {:?}", stopping.elapsed());
-    assert!(pg
-        .connect("smoke_app", "app-secret", "postgres")
-        .await
-        .is_err());
+    assert!(pg.connect("smoke_app", "app-secret", "postgres").await.is_err());
 
     let restarting = Instant::now();
     pg.start_again();
     eprintln!("PgCluster::start_again took {:?}", restarting.elapsed());
-    let app = pg
-        .connect("smoke_app", "app-secret", "postgres")
-        .await
-        .unwrap();
+    let app = pg.connect("smoke_app", "app-secret", "postgres").await.unwrap();
     app.batch_execute("SELECT 'after restart'").await.unwrap();
 
     let log = pg.log();
     assert!(log.contains("CREATE ROLE smoke_app"), "{log}");
-    assert!(
-        log.contains("smoke_app@postgres LOG:  statement: SELECT 'after restart'"),
-        "{log}"
-    );
+    assert!(log.contains("smoke_app@postgres LOG:  statement: SELECT 'after restart'"), "{log}");
 }
 
 #[tokio::test]
@@ -68,16 +45,9 @@ async fn pg_clusters_are_independent() {
     let (a, b) = (PgCluster::start(), PgCluster::start());
     eprintln!("two PgCluster::start took {:?}", started.elapsed());
     assert_ne!(a.port(), b.port());
-    a.superuser("postgres")
-        .await
-        .batch_execute("CREATE DATABASE only_in_a")
-        .await
-        .unwrap();
+    a.superuser("postgres").await.batch_execute("CREATE DATABASE only_in_a").await.unwrap();
     b.superuser("postgres").await; // b is up...
-    assert!(b
-        .connect("postgres", test_support::SUPERUSER_PASSWORD, "only_in_a")
-        .await
-        .is_err());
+    assert!(b.connect("postgres", test_support::SUPERUSER_PASSWORD, "only_in_a").await.is_err());
     a.superuser("only_in_a").await; // ...and a has the database.
 }
 
@@ -92,18 +62,9 @@ async fn moto_s3_and_dynamodb() {
     assert!(bucket.starts_with("smoke-bucket-"), "{bucket}");
     let s3 = moto.s3().await;
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    s3.put_object()
-        .bucket(&bucket)
-        .key("k")
-        .body(b"v".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    s3.put_object().bucket(&bucket).key("k").body(b"v".to_vec().into()).send().await.unwrap();
     let buckets = s3.list_buckets().send().await.unwrap();
-    assert!(buckets
-        .buckets()
-        .iter()
-        .any(|b| b.name() == Some(bucket.as_str())));
+    assert!(buckets.buckets().iter().any(|b| b.name() == Some(bucket.as_str())));
 
     let table = unique_name("smoke-table");
     // A client built straight from sdk_config, as other crates will.
@@ -113,19 +74,9 @@ async fn moto_s3_and_dynamodb() {
         .table_name(&table)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
         )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
         .send()
         .await
         .unwrap();
@@ -144,9 +95,7 @@ fn runtime_api_response_error_and_timeout() {
         move || {
             let (headers, event) = http(&addr, "GET", "/2018-06-01/runtime/invocation/next", "");
             let id = header(&headers, "lambda-runtime-aws-request-id");
-            assert!(header(&headers, "lambda-runtime-deadline-ms")
-                .parse::<u64>()
-                .is_ok());
+            assert!(header(&headers, "lambda-runtime-deadline-ms").parse::<u64>().is_ok());
             assert!(!header(&headers, "lambda-runtime-invoked-function-arn").is_empty());
             assert!(header(&headers, "lambda-runtime-trace-id").starts_with("Root=1-"));
             let event: serde_json::Value = serde_json::from_str(&event).unwrap();
@@ -165,25 +114,16 @@ fn runtime_api_response_error_and_timeout() {
     std::thread::sleep(Duration::from_millis(100));
 
     let timeout = Duration::from_secs(10);
-    assert_eq!(
-        api.invoke(json!({ "n": 1 }), timeout),
-        Invocation::Response(json!({ "echo": 1 }))
-    );
+    assert_eq!(api.invoke(json!({ "n": 1 }), timeout), Invocation::Response(json!({ "echo": 1 })));
     assert_eq!(
         api.invoke(json!({ "n": 2 }), timeout),
-        Invocation::Error {
-            error_type: "Boom".into(),
-            error_message: "it broke".into()
-        }
+        Invocation::Error { error_type: "Boom".into(), error_message: "it broke".into() }
     );
     client.join().unwrap();
 
     // Nobody polls now.
     let started = Instant::now();
-    assert_eq!(
-        api.invoke(json!({}), Duration::from_millis(200)),
-        Invocation::TimedOut
-    );
+    assert_eq!(api.invoke(json!({}), Duration::from_millis(200)), Invocation::TimedOut);
     assert!(started.elapsed() < Duration::from_secs(2));
 
     // An init error fails the pending invoke.
@@ -194,10 +134,7 @@ fn runtime_api_response_error_and_timeout() {
     });
     assert_eq!(
         api.invoke(json!({}), timeout),
-        Invocation::Error {
-            error_type: "Runtime.InitError".into(),
-            error_message: "no config".into()
-        }
+        Invocation::Error { error_type: "Runtime.InitError".into(), error_message: "no config".into() }
     );
     poster.join().unwrap();
 }

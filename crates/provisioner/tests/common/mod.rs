@@ -1,139 +1,22 @@
-//! One test environment per test: a throwaway PostgreSQL cluster set up like an Aurora database (a
-//! non-superuser admin with CREATEROLE and ADMIN OPTION on the target roles), and a fresh table and config bucket
-//! on the shared moto server. The provisioner runs in-process with the same `App` the binary builds.
+//! The provisioner under test: the shared fixture plus the same `App` the binary builds, run in-process.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use grant_adapters::{Fault, Settings};
+use grant_adapters::Fault;
 use provisioner::App;
-use serde_json::{json, Value};
-use std::collections::HashMap;
-use test_support::{moto, unique_name, PgCluster};
-
-pub const ADMIN_USER: &str = "jit_admin";
-pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
-pub const DB: &str = "orders";
+use serde_json::Value;
+use std::ops::{Deref, DerefMut};
+pub use test_support::fixture::*;
 
 pub struct Env {
-    pub pg: PgCluster,
+    pub fixture: Fixture,
     pub app: App,
-    pub table: String,
-    pub bucket: String,
-    pub sdk: aws_config::SdkConfig,
 }
-
-/// Roles and data as an operator would prepare them (see the runbook): the admin can create roles and hand out
-/// exactly the target roles, and nothing else.
-const DATABASE_SETUP: &[&str] = &[
-    "CREATE ROLE readonly NOLOGIN",
-    "CREATE ROLE dba NOLOGIN",
-    "CREATE ROLE writer NOLOGIN",
-    "CREATE ROLE alice LOGIN PASSWORD 'alice-password'",
-    "CREATE ROLE bob LOGIN PASSWORD 'bob-password'",
-    "GRANT dba TO bob",
-];
-const ORDERS_SETUP: &[&str] = &[
-    "CREATE TABLE items (id int PRIMARY KEY, name text)",
-    "INSERT INTO items VALUES (1, 'widget')",
-    "GRANT SELECT ON items TO readonly",
-    "GRANT ALL ON items TO dba",
-    "GRANT CREATE, USAGE ON SCHEMA public TO writer",
-];
 
 impl Env {
     pub async fn new() -> Env {
-        let pg = PgCluster::start();
-        let postgres = pg.superuser("postgres").await;
-        postgres.batch_execute(&format!("CREATE DATABASE {DB}")).await.unwrap();
-        postgres
-            .batch_execute(&format!(
-                "CREATE ROLE {ADMIN_USER} LOGIN CREATEROLE PASSWORD '{ADMIN_PASSWORD}';
-                 GRANT pg_signal_backend TO {ADMIN_USER};"
-            ))
-            .await
-            .unwrap();
-        for statement in DATABASE_SETUP {
-            postgres.batch_execute(statement).await.unwrap();
-        }
-        postgres
-            .batch_execute(&format!("GRANT readonly, dba, writer TO {ADMIN_USER} WITH ADMIN OPTION"))
-            .await
-            .unwrap();
-        let orders = pg.superuser(DB).await;
-        for statement in ORDERS_SETUP {
-            orders.batch_execute(statement).await.unwrap();
-        }
-        orders.batch_execute(&format!("GRANT CREATE, USAGE ON SCHEMA public TO {ADMIN_USER}")).await.unwrap();
-
-        let sdk = moto().sdk_config().await;
-        let table = unique_name("grants");
-        let bucket = unique_name("config");
-        let settings = Settings::from_lookup(|name| match name {
-            "GRANTS_TABLE" => Some(table.clone()),
-            "CONFIG_BUCKET" => Some(bucket.clone()),
-            "S3_FORCE_PATH_STYLE" => Some("true".into()),
-            _ => None,
-        })
-        .unwrap();
-        let app = App::new(&sdk, settings);
-        app.store.create_table().await.unwrap();
-        let env = Env { pg, app, table, bucket, sdk };
-        let s3 = moto().s3().await;
-        s3.create_bucket().bucket(&env.bucket).send().await.unwrap();
-        env.put_object("config.json", &env.config()).await;
-        env.put_object("secrets/orders-admin.json", &json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD})).await;
-        env
-    }
-
-    /// The config document these tests run with: the SPEC's example, pointed at the local cluster.
-    pub fn config(&self) -> Value {
-        json!({
-            "user_prefix": "jit_",
-            "databases": {
-                DB: {
-                    "host": "127.0.0.1", "port": self.pg.port(), "dbname": DB, "sslmode": "disable",
-                    "admin_secret_key": "secrets/orders-admin.json",
-                    "targets": {
-                        "readonly": {
-                            "strategy": "temp_user", "roles": ["readonly"],
-                            "statements": ["ALTER ROLE {username} SET statement_timeout = '60s'"],
-                            "default_duration_seconds": 3600, "max_duration_seconds": 14400, "connection_limit": 5
-                        },
-                        "writer": {"strategy": "temp_user", "roles": ["writer"], "max_duration_seconds": 3600},
-                        "dba": {"strategy": "role_escalation", "roles": ["dba"], "max_duration_seconds": 3600},
-                        "missing-role": {"strategy": "temp_user", "roles": ["no_such_role"], "max_duration_seconds": 3600}
-                    }
-                }
-            }
-        })
-    }
-
-    pub async fn put_object(&self, key: &str, body: &Value) {
-        moto()
-            .s3()
-            .await
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(body.to_string().into_bytes().into())
-            .send()
-            .await
-            .unwrap();
-    }
-
-    /// Environment variables for running the real binary against this environment.
-    pub fn lambda_env(&self) -> Vec<(String, String)> {
-        [
-            ("GRANTS_TABLE", self.table.as_str()),
-            ("CONFIG_BUCKET", self.bucket.as_str()),
-            ("S3_FORCE_PATH_STYLE", "true"),
-            ("AWS_ENDPOINT_URL", &moto().endpoint()),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        let fixture = Fixture::new().await;
+        let app = App::new(&fixture.sdk, fixture.settings.clone());
+        Env { fixture, app }
     }
 
     pub async fn invoke(&self, payload: Value) -> Result<Value, Fault> {
@@ -144,60 +27,17 @@ impl Env {
     pub async fn call(&self, payload: Value) -> Value {
         self.invoke(payload.clone()).await.unwrap_or_else(|fault| panic!("{payload}: fault {fault}"))
     }
+}
 
-    pub async fn orders(&self) -> tokio_postgres::Client {
-        self.pg.superuser(DB).await
-    }
-
-    /// Every item in the table, as DynamoDB returns it.
-    pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
-        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
-        let output = client.scan().table_name(&self.table).send().await.unwrap();
-        output.items.unwrap_or_default()
-    }
-
-    pub async fn item(&self, grant_id: &str) -> HashMap<String, AttributeValue> {
-        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
-        let key = AttributeValue::S(grant_id.to_string());
-        let output = client.get_item().table_name(&self.table).key("grant_id", key).send().await.unwrap();
-        output.item.unwrap_or_else(|| panic!("no item for {grant_id}"))
-    }
-
-    /// Names of all roles in the cluster, sorted.
-    pub async fn roles(&self) -> Vec<String> {
-        let rows = self.orders().await.query("SELECT rolname::text FROM pg_roles ORDER BY 1", &[]).await.unwrap();
-        rows.iter().map(|r| r.get(0)).collect()
-    }
-
-    /// Roles `user` is directly a member of.
-    pub async fn memberships(&self, user: &str) -> Vec<String> {
-        let rows = self
-            .orders()
-            .await
-            .query(
-                "SELECT r.rolname::text FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid \
-                 JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1 ORDER BY 1",
-                &[&user],
-            )
-            .await
-            .unwrap();
-        rows.iter().map(|r| r.get(0)).collect()
+impl Deref for Env {
+    type Target = Fixture;
+    fn deref(&self) -> &Fixture {
+        &self.fixture
     }
 }
 
-pub fn s(item: &HashMap<String, AttributeValue>, name: &str) -> String {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => v.clone(),
-        other => panic!("{name} is not a string attribute: {other:?}"),
+impl DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut Fixture {
+        &mut self.fixture
     }
-}
-
-pub fn grant_request(requester: &str, target: &str) -> Value {
-    json!({"action": "grant", "requester": requester, "database": DB, "target": target,
-           "reason": "INC-4521 check failed migration", "approver": "bob@example.com"})
-}
-
-pub fn error_code(response: &Value) -> &str {
-    assert_eq!(response["ok"], json!(false), "{response}");
-    response["error"]["code"].as_str().unwrap()
 }

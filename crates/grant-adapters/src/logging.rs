@@ -1,9 +1,19 @@
 //! JSON logs, one object per line, with the fields of the current span (grant_id, action, requester), so
 //! CloudWatch Logs Insights can query them. Level from AWS_LAMBDA_LOG_LEVEL or RUST_LOG, INFO by default.
 
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
+    subscriber().init();
+}
+
+/// For tests that want the Lambdas' log lines: installs the subscriber unless one is installed already.
+pub fn try_init() {
+    let _ = subscriber().try_init();
+}
+
+fn subscriber() -> impl tracing::Subscriber + Send + Sync + 'static {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_default();
     let filter = EnvFilter::try_new(if level.is_empty() { "info" } else { level.as_str() })
         .unwrap_or_else(|_| EnvFilter::new("info"))
@@ -19,5 +29,5 @@ pub fn init() {
         .with_target(false)
         .with_env_filter(filter)
         .with_writer(std::io::stdout)
-        .init();
+        .finish()
 }

@@ -1,10 +1,12 @@
 //! DynamoDB's own count of the items a client's Query and Scan calls read (`ScannedCount` in each response),
-//! taken from the raw responses by an SDK interceptor: a measure of read cost that does not rely on the code
-//! under test reporting it.
+//! taken by an SDK interceptor from every response the client receives: a measure of read cost that does not
+//! rely on the code under test reporting it.
 
-use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::scan::ScanOutput;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -37,16 +39,19 @@ impl Intercept for ScannedCount {
         "ScannedCount"
     }
 
-    fn read_before_deserialization(
+    fn read_after_deserialization(
         &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let body = context.response().body().bytes().unwrap_or_default();
-        if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
-            if let Some(n) = json.get("ScannedCount").and_then(serde_json::Value::as_u64) {
-                self.scanned.fetch_add(n, Ordering::SeqCst);
+        if let Ok(output) = context.output_or_error() {
+            let scanned = output
+                .downcast_ref::<QueryOutput>()
+                .map(|q| q.scanned_count)
+                .or_else(|| output.downcast_ref::<ScanOutput>().map(|s| s.scanned_count));
+            if let Some(n) = scanned {
+                self.scanned.fetch_add(u64::try_from(n).unwrap_or(0), Ordering::SeqCst);
                 self.requests.fetch_add(1, Ordering::SeqCst);
             }
         }

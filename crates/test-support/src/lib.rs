@@ -17,7 +17,7 @@ pub mod fixture;
 mod scanned;
 pub use lambda_api::{Invocation, LambdaProcess, RuntimeApi};
 pub use moto::{moto, unique_name, Moto};
-pub use postgres::{PgCluster, SUPERUSER_PASSWORD};
+pub use postgres::{remove_template, PgCluster, SUPERUSER_PASSWORD};
 pub use scanned::ScannedCount;
 
 /// Calls `on_line` for every line of `pipe` on a background thread until EOF.

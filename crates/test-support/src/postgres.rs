@@ -208,6 +208,16 @@ struct Template {
     owner: Option<(u32, u32)>,
 }
 
+fn template_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("{DIR_PREFIX}{}-template", std::process::id()))
+}
+
+/// Removes this process's initdb template, for a program (not a test) that leaves nothing behind. Call it once
+/// every cluster is dropped; a later `PgCluster::start` in the same process would fail.
+pub fn remove_template() {
+    let _ = fs::remove_dir_all(template_dir());
+}
+
 fn template() -> &'static Template {
     static TEMPLATE: OnceLock<Template> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
@@ -215,7 +225,7 @@ fn template() -> &'static Template {
         let owner = (id(&["-u"]) == 0).then(|| (id(&["-u", "postgres"]), id(&["-g", "postgres"])));
         // Statics are never dropped, so this is a plain dir named after our pid; the next
         // test process to start removes it (see remove_stale_dirs).
-        let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}-template", std::process::id()));
+        let dir = template_dir();
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir(&dir).expect("create template dir");
         let template = Template { bin: bin_dir(), data: dir.join("data"), owner };

@@ -31,6 +31,11 @@ else
     apt_install postgresql
 fi
 
+# openssl makes the throwaway certificates of the TLS tests.
+if ! command -v openssl >/dev/null; then
+    apt_install openssl
+fi
+
 # kill(1) (procps) sends postgres its shutdown signals; cp comes with coreutils.
 if ! [ -x /bin/kill ] && ! [ -x /usr/bin/kill ]; then
     apt_install procps

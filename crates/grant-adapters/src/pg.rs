@@ -101,7 +101,7 @@ impl Session {
         self.client.as_mut().expect("a session always holds a connected client")
     }
 
-    pub fn fault(&self, error: &tokio_postgres::Error) -> Fault {
+    fn fault(&self, error: &tokio_postgres::Error) -> Fault {
         Fault::postgres(&self.database, error)
     }
 

@@ -7,6 +7,7 @@
 //! crashed holder's lease simply runs out.
 
 use crate::error::Fault;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
@@ -37,14 +38,6 @@ impl GrantStore {
         GrantStore { client, table: table.to_string() }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     /// Writes a new grant; false if the grant_id is already taken (a retried or concurrent request).
     pub async fn insert(&self, grant: &Grant) -> Result<bool, Fault> {
         let result = self
@@ -55,11 +48,7 @@ impl GrantStore {
             .condition_expression("attribute_not_exists(grant_id)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(Fault::dynamo("PutItem", e)),
-        }
+        conditional("PutItem", result)
     }
 
     /// Replaces `before` with `after`; false if the row changed since `before` was read or is leased.
@@ -99,11 +88,7 @@ impl GrantStore {
         for (alias, name) in ATTRIBUTE_ALIASES {
             request = request.expression_attribute_names(alias, name);
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(Fault::dynamo("UpdateItem", e)),
-        }
+        conditional("UpdateItem", request.send().await)
     }
 
     /// Records the outcome of claimed work, which also ends the lease; false if the lease was lost meanwhile.
@@ -131,11 +116,7 @@ impl GrantStore {
         for (alias, name) in ATTRIBUTE_ALIASES {
             request = request.expression_attribute_names(alias, name);
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(Fault::dynamo("PutItem", e)),
-        }
+        conditional("PutItem", request.send().await)
     }
 
     pub async fn get(&self, grant_id: &str) -> Result<Option<Grant>, Fault> {
@@ -268,6 +249,18 @@ fn unchanged_values(grant: &Grant) -> impl Iterator<Item = (&'static str, Attrib
         (":attempts", AttributeValue::N(grant.revoke_attempts.to_string())),
     ]
     .into_iter()
+}
+
+/// The outcome of a conditional write: true if written, false if its condition did not hold.
+fn conditional<T, E>(operation: &'static str, result: Result<T, E>) -> Result<bool, Fault>
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(Fault::dynamo(operation, e)),
+    }
 }
 
 /// Every item of every page of a query.

@@ -158,3 +158,34 @@ async fn a_grant_extended_after_the_reaper_read_it_is_not_claimed() {
     assert_eq!(env.pass().await.revoked, 0);
     assert!(env.roles().await.contains(&user(&granted)));
 }
+
+#[tokio::test]
+async fn a_role_other_objects_depend_on_is_reported_and_kept_locked_out() {
+    let env = Env::new().await;
+    let granted = env.grant("alice@example.com", "readonly", None).await;
+    // An object owned by the temp user in another database: DROP OWNED in `orders` cannot reach it.
+    let other = env.pg.superuser("postgres").await;
+    other
+        .batch_execute(&format!("CREATE TABLE elsewhere (x int); ALTER TABLE elsewhere OWNER TO {}", user(&granted)))
+        .await
+        .unwrap();
+    env.expire(&id(&granted), 60).await;
+
+    let summary = env.pass().await;
+    assert_eq!((summary.revoked, summary.failed), (0, 1), "{summary:?}");
+    let item = env.item(&id(&granted)).await;
+    let error = s(&item, "last_error");
+    assert!(error.contains("2BP01") && error.contains("database postgres"), "{error}");
+    assert_eq!((s(&item, "status"), n(&item, "revoke_attempts")), ("active".to_string(), 1));
+    let can_login: bool = env
+        .orders()
+        .await
+        .query_one("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", &[&user(&granted)])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!can_login, "login stays off while the drop is blocked");
+
+    other.batch_execute("DROP TABLE elsewhere").await.unwrap();
+    assert_eq!(env.pass().await.revoked, 1, "retried and done once the dependency is gone");
+}

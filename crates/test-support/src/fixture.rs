@@ -40,7 +40,11 @@ const ORDERS_SETUP: &[&str] = &[
 
 impl Fixture {
     pub async fn new() -> Fixture {
-        let pg = PgCluster::start();
+        Fixture::with_cluster(PgCluster::start()).await
+    }
+
+    /// The same set-up on a given cluster (e.g. one started with TLS).
+    pub async fn with_cluster(pg: PgCluster) -> Fixture {
         let postgres = pg.superuser("postgres").await;
         postgres.batch_execute(&format!("CREATE DATABASE {DB}")).await.unwrap();
         postgres

@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 
+mod certs;
 mod lambda_api;
 mod moto;
 mod postgres;

@@ -26,11 +26,36 @@ pub struct PgCluster {
     dir: TempDir,
     port: u16,
     child: Option<Child>,
+    /// Extra `-c name=value` server settings (TLS).
+    settings: Vec<String>,
 }
 
 impl PgCluster {
     /// Starts a fresh cluster and waits until it accepts connections (panics after 30 s).
     pub fn start() -> PgCluster {
+        PgCluster::start_with(|_| Vec::new())
+    }
+
+    /// Starts a cluster that also accepts TLS, with a server certificate for 127.0.0.1 signed by a throwaway
+    /// CA. Returns the CA certificate (PEM), what a client needs to verify the server.
+    pub fn start_with_tls() -> (PgCluster, Vec<u8>) {
+        let mut ca = Vec::new();
+        let cluster = PgCluster::start_with(|dir| {
+            let files = crate::certs::server_certificate(&dir.join("tls"));
+            for path in [&files.dir, &files.cert, &files.key] {
+                give_to_owner(path);
+            }
+            ca = files.ca_pem;
+            vec![
+                "ssl=on".to_string(),
+                format!("ssl_cert_file={}", files.cert.display()),
+                format!("ssl_key_file={}", files.key.display()),
+            ]
+        });
+        (cluster, ca)
+    }
+
+    fn start_with(settings: impl FnOnce(&Path) -> Vec<String>) -> PgCluster {
         let template = template();
         let dir = tempfile::Builder::new()
             .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
@@ -39,7 +64,8 @@ impl PgCluster {
         give_to_owner(dir.path());
         run(Command::new("cp").arg("-a").arg(&template.data).arg(dir.path().join("data")));
 
-        let mut cluster = PgCluster { dir, port: 0, child: None };
+        let settings = settings(dir.path());
+        let mut cluster = PgCluster { dir, port: 0, child: None, settings };
         // The port is only free when we looked; if someone took it meanwhile, try another.
         for attempt in 1.. {
             cluster.port = free_port();
@@ -128,6 +154,7 @@ impl PgCluster {
             .args(["-c", "logging_collector=off"])
             .args(["-c", "log_line_prefix=%m [%p] %u@%d "])
             .args(["-c", "password_encryption=scram-sha-256"])
+            .args(self.settings.iter().flat_map(|setting| ["-c", setting.as_str()]))
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log)

@@ -1,0 +1,286 @@
+"""Checks what `terraform apply` of this test root deployed, through the AWS API (boto3 against moto), not
+through Terraform's own state or outputs. Prints one line per check: `ok <name>` or `FAIL <name>: <why>`.
+Usage: python3 check_deployed.py <endpoint> <schedule json> <name_prefix>
+"""
+import json
+import sys
+import traceback
+
+import boto3
+
+endpoint, schedule_file, prefix = sys.argv[1:4]
+REGION = "us-east-1"
+
+
+def client(service):
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+checks = []
+
+
+def check(name):
+    def register(fn):
+        checks.append((name, fn))
+        return fn
+    return register
+
+
+schedule = json.load(open(schedule_file))
+TABLE = f"{prefix}-grants"
+PROVISIONER = f"{prefix}-provisioner"
+REAPER = f"{prefix}-reaper"
+RULE = f"{prefix}-{schedule['name_suffix']}"
+BUCKET_PREFIX = f"{prefix}-config-"
+SPEC_ENV = {"GRANTS_TABLE", "CONFIG_BUCKET", "CONFIG_KEY", "RETENTION_DAYS", "PENDING_GRACE_SECONDS"}
+
+ddb, events, lam, iam, s3, cw, logs = (client(s) for s in ("dynamodb", "events", "lambda", "iam", "s3", "cloudwatch", "logs"))
+
+
+def table():
+    return ddb.describe_table(TableName=TABLE)["Table"]
+
+
+def keys(schema, defs):
+    types = {d["AttributeName"]: d["AttributeType"] for d in defs}
+    return [(k["AttributeName"], k["KeyType"], types[k["AttributeName"]]) for k in schema]
+
+
+def bucket():
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(BUCKET_PREFIX)]
+    assert len(names) == 1, f"expected one bucket {BUCKET_PREFIX}*, found {names}"
+    return names[0]
+
+
+@check("table: PAY_PER_REQUEST, hash key grant_id (S)")
+def _():
+    t = table()
+    billing = t.get("BillingModeSummary", {}).get("BillingMode")
+    assert billing == "PAY_PER_REQUEST", billing
+    assert keys(t["KeySchema"], t["AttributeDefinitions"]) == [("grant_id", "HASH", "S")], t["KeySchema"]
+
+
+@check("table: GSIs by-expiry and by-requester with SPEC keys, projection ALL")
+def _():
+    t = table()
+    gsis = {g["IndexName"]: g for g in t.get("GlobalSecondaryIndexes", [])}
+    assert set(gsis) == {"by-expiry", "by-requester"}, sorted(gsis)
+    want = {"by-expiry": [("expiry_shard", "HASH", "S"), ("expires_at_epoch", "RANGE", "N")],
+            "by-requester": [("requester", "HASH", "S"), ("created_at", "RANGE", "S")]}
+    for name, expected in want.items():
+        got = keys(gsis[name]["KeySchema"], t["AttributeDefinitions"])
+        assert got == expected, f"{name}: {got}"
+        assert gsis[name]["Projection"]["ProjectionType"] == "ALL", gsis[name]["Projection"]
+
+
+@check("table: TTL on purge_at enabled")
+def _():
+    ttl = ddb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert ttl.get("AttributeName") == "purge_at" and ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"), ttl
+
+
+@check("table: point-in-time recovery enabled")
+def _():
+    pitr = ddb.describe_continuous_backups(TableName=TABLE)["ContinuousBackupsDescription"]
+    assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED", pitr
+
+
+@check("table: server-side encryption enabled")
+def _():
+    sse = table().get("SSEDescription", {})
+    assert sse.get("Status") in ("ENABLED", "ENABLING"), sse
+
+
+@check("schedule: rule is rate(5 minutes)")
+def _():
+    rule = events.describe_rule(Name=RULE)
+    assert rule["ScheduleExpression"] == "rate(5 minutes)", rule["ScheduleExpression"]
+
+
+@check("schedule: deployed rule equals eventbridge/reaper-schedule.json")
+def _():
+    rule = events.describe_rule(Name=RULE)
+    deployed = {"schedule_expression": rule["ScheduleExpression"], "state": rule["State"],
+                "description": rule.get("Description")}
+    wanted = {k: schedule[k] for k in deployed}
+    assert deployed == wanted, f"deployed {deployed} != file {wanted}"
+
+
+@check("schedule: the rule's only target is the reaper")
+def _():
+    reaper_arn = lam.get_function(FunctionName=REAPER)["Configuration"]["FunctionArn"]
+    targets = events.list_targets_by_rule(Rule=RULE)["Targets"]
+    assert [t["Arn"] for t in targets] == [reaper_arn], targets
+
+
+@check("schedule: events.amazonaws.com may invoke the reaper from this rule only")
+def _():
+    rule_arn = events.describe_rule(Name=RULE)["Arn"]
+    statements = json.loads(lam.get_policy(FunctionName=REAPER)["Policy"])["Statement"]
+    assert len(statements) == 1, statements
+    s = statements[0]
+    principal = s["Principal"]["Service"] if isinstance(s["Principal"], dict) else s["Principal"]
+    assert principal == "events.amazonaws.com", s
+    assert s["Action"] == "lambda:InvokeFunction", s
+    assert s["Condition"]["ArnLike"]["AWS:SourceArn"] == rule_arn, s
+
+
+def function_check(name, timeout):
+    def run():
+        c = lam.get_function(FunctionName=name)["Configuration"]
+        assert c["Runtime"] == "provided.al2023", c["Runtime"]
+        assert c["Handler"] == "bootstrap", c["Handler"]
+        assert c["Timeout"] == timeout, c["Timeout"]
+        assert c.get("Architectures") in (["x86_64"], ["arm64"]), c.get("Architectures")
+        env = c["Environment"]["Variables"]
+        assert SPEC_ENV <= set(env), f"missing {SPEC_ENV - set(env)}"
+        assert env["GRANTS_TABLE"] == TABLE, env
+        assert env["CONFIG_BUCKET"] == bucket(), env
+        assert env["CONFIG_KEY"] == "config.json" and env["RETENTION_DAYS"] == "365", env
+        assert env["PENDING_GRACE_SECONDS"] == "900", env
+        assert c["Role"].endswith(f":role/{name}-role"), c["Role"]
+        assert not c.get("VpcConfig", {}).get("SubnetIds"), c.get("VpcConfig")
+    return run
+
+
+check("lambda: provisioner provided.al2023, bootstrap, 30 s, SPEC env")(function_check(PROVISIONER, 30))
+check("lambda: reaper provided.al2023, bootstrap, 300 s, SPEC env")(function_check(REAPER, 300))
+
+
+@check("lambda: reaper reserved concurrency 1")
+def _():
+    got = lam.get_function_concurrency(FunctionName=REAPER).get("ReservedConcurrentExecutions")
+    assert got == 1, got
+
+
+@check("logs: both log groups exist with retention")
+def _():
+    for name in (PROVISIONER, REAPER):
+        groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
+        assert [g.get("retentionInDays") for g in groups if g["logGroupName"] == f"/aws/lambda/{name}"] == [7], groups
+
+
+def role_policy(role):
+    names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    assert names == [role.replace("-role", "-policy")], names
+    attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    assert attached == [], f"unexpected managed policies without VPC: {attached}"
+    doc = iam.get_role_policy(RoleName=role, PolicyName=names[0])["PolicyDocument"]
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    statements = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+    out = []
+    for s in statements:
+        assert s.get("Effect", "Allow") == "Allow", s
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        out.append((actions, resources))
+    return out
+
+
+def assume_policy_is_lambda(role):
+    doc = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    assert json.dumps(doc).count("lambda.amazonaws.com") == 1, doc
+
+
+def iam_check(function, expected, query_resources):
+    def run():
+        role = f"{function}-role"
+        assume_policy_is_lambda(role)
+        statements = role_policy(role)
+        actions = sorted(a for acts, _ in statements for a in acts)
+        assert actions == sorted(expected), f"actions {actions} != {sorted(expected)}"
+        assert not any("*" in a for a in actions), actions
+        assert not any(a in ("dynamodb:Scan", "dynamodb:DeleteItem") for a in actions), actions
+        table_arn = table()["TableArn"]
+        b = bucket()
+        for acts, resources in statements:
+            assert "*" not in resources, (acts, resources)
+            if acts == ["dynamodb:Query"]:
+                assert sorted(resources) == sorted(r.format(t=table_arn) for r in query_resources), resources
+            elif any(a.startswith("dynamodb:") for a in acts):
+                assert resources == [table_arn], (acts, resources)
+            elif acts == ["s3:GetObject"]:
+                want = [f"arn:aws:s3:::{b}/config.json", f"arn:aws:s3:::{b}/secrets/*", f"arn:aws:s3:::{b}/tls/*"]
+                assert sorted(resources) == sorted(want), resources
+            elif all(a.startswith("logs:") for a in acts):
+                assert resources == [f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/{function}:*"], resources
+            else:
+                raise AssertionError(f"unexpected statement {acts} {resources}")
+    return run
+
+
+COMMON = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "s3:GetObject",
+          "logs:CreateLogStream", "logs:PutLogEvents"]
+check("iam: provisioner role has exactly its actions, scoped")(
+    iam_check(PROVISIONER, COMMON + ["dynamodb:GetItem"], ["{t}/index/by-expiry"]))
+check("iam: reaper role has exactly its actions, scoped")(iam_check(REAPER, COMMON, ["{t}/index/by-expiry"]))
+
+
+@check("iam: invoke policy allows only lambda:InvokeFunction on the provisioner")
+def _():
+    arn = f"arn:aws:iam::123456789012:policy/{PROVISIONER}-invoke"
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    doc = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    provisioner_arn = lam.get_function(FunctionName=PROVISIONER)["Configuration"]["FunctionArn"]
+    [s] = doc["Statement"]
+    assert s["Action"] in ("lambda:InvokeFunction", ["lambda:InvokeFunction"]), s
+    assert s["Resource"] in (provisioner_arn, [provisioner_arn]), s
+
+
+@check("s3: bucket private, encrypted, versioned, TLS-only; config uploaded")
+def _():
+    b = bucket()
+    pab = s3.get_public_access_block(Bucket=b)["PublicAccessBlockConfiguration"]
+    assert all(pab.values()) and len(pab) == 4, pab
+    rules = s3.get_bucket_encryption(Bucket=b)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256", rules
+    assert s3.get_bucket_versioning(Bucket=b).get("Status") == "Enabled"
+    policy = json.loads(s3.get_bucket_policy(Bucket=b)["Policy"])
+    deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert deny and deny[0]["Condition"]["Bool"]["aws:SecureTransport"] in ("false", ["false"]), policy
+    # Not GetObject: moto applies the TLS-only Deny statement without its condition, so it refuses every
+    # object call once the policy exists. Listing is a bucket-level call the policy's object ARN does not hit.
+    objects = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=b).get("Contents", [])}
+    assert objects.get("config.json", 0) > 0, objects
+
+
+@check("alarms: reaper Errors, RevokeFailed, Overdue, not-running; all notify SNS")
+def _():
+    alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]}
+    topic = [t["TopicArn"] for t in client("sns").list_topics()["Topics"]]
+    want = {f"{REAPER}-errors": ("AWS/Lambda", "Errors"), f"{REAPER}-revoke-failed": ("JitAccess", "RevokeFailed"),
+            f"{REAPER}-overdue": ("JitAccess", "Overdue"), f"{REAPER}-not-running": ("AWS/Lambda", "Invocations")}
+    for name, (namespace, metric) in want.items():
+        a = alarms.get(name)
+        assert a, f"missing alarm {name}; have {sorted(alarms)}"
+        assert (a["Namespace"], a["MetricName"]) == (namespace, metric), a
+        assert a["Dimensions"] == [{"Name": "FunctionName", "Value": REAPER}], a["Dimensions"]
+        assert a["AlarmActions"] == topic, (a["AlarmActions"], topic)
+    nr = alarms[f"{REAPER}-not-running"]
+    got = (nr["Statistic"], nr["Period"], nr["EvaluationPeriods"], nr["ComparisonOperator"], nr["Threshold"], nr["TreatMissingData"])
+    assert got == ("Sum", 300, 3, "LessThanThreshold", 1.0, "breaching"), got
+
+
+@check("dashboard: reaper dashboard shows the JitAccess metrics")
+def _():
+    body = cw.get_dashboard(DashboardName=f"{prefix}-reaper")["DashboardBody"]
+    for metric in ("Revoked", "RevokeFailed", "Overdue", "OrphansDropped", "Deferred", "DurationMs"):
+        assert f'"{metric}"' in body, metric
+
+
+failed = 0
+for name, fn in checks:
+    try:
+        fn()
+        print(f"ok {name}", flush=True)
+    except Exception as e:  # noqa: BLE001 - every failure is reported, then counted
+        failed += 1
+        detail = str(e) or traceback.format_exc(limit=1)
+        print(f"FAIL {name}: {type(e).__name__}: {detail}", flush=True)
+sys.exit(1 if failed else 0)

@@ -1,0 +1,193 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (table, bucket when created, functions, roles, rule, alarms)."
+  type        = string
+  default     = "jit-access"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,38}$", var.name_prefix))
+    error_message = "name_prefix must be 1-39 characters of lowercase letters, digits and hyphens."
+  }
+}
+
+variable "architecture" {
+  description = "Lambda architecture; must match what scripts/package.sh printed."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "provisioner_zip" {
+  description = "Path of the provisioner deployment zip (scripts/package.sh: target/lambda/provisioner/bootstrap.zip)."
+  type        = string
+}
+
+variable "reaper_zip" {
+  description = "Path of the reaper deployment zip (scripts/package.sh: target/lambda/reaper/bootstrap.zip)."
+  type        = string
+}
+
+variable "config_bucket_name" {
+  description = "Name of the config bucket to create. Null: \"<name_prefix>-config-<account id>\". Ignored when existing_config_bucket is set."
+  type        = string
+  default     = null
+}
+
+variable "existing_config_bucket" {
+  description = "Name of an existing bucket holding the config document and admin credentials. When set, no bucket is created or configured."
+  type        = string
+  default     = null
+}
+
+variable "config_key" {
+  description = "Key of the config document in the bucket (CONFIG_KEY)."
+  type        = string
+  default     = "config.json"
+}
+
+variable "config_file" {
+  description = "Local path of a config document to upload to config_key. Null: Terraform does not manage the config object. Admin credential objects (admin_secret_key) are never managed by Terraform: upload them yourself."
+  type        = string
+  default     = null
+}
+
+variable "readable_object_patterns" {
+  description = "Object key patterns (relative to the bucket, IAM wildcards allowed) the Lambdas may read besides config_key: admin credential objects and CA bundles named in the config."
+  type        = list(string)
+  default     = ["secrets/*", "tls/*"]
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the config bucket's default encryption (SSE-KMS) and the Lambdas' kms:Decrypt on it. Null: SSE-S3 (AES256)."
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "Private subnets (with a route to the Aurora cluster, and to DynamoDB/S3 via VPC endpoints or NAT) for both Lambdas. Empty: the Lambdas run outside any VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "security_group_ids" {
+  description = "Security groups for the Lambdas' ENIs (must be allowed to reach Aurora on 5432). Required when subnet_ids is set."
+  type        = list(string)
+  default     = []
+}
+
+variable "provisioner_timeout" {
+  description = "Provisioner timeout, seconds."
+  type        = number
+  default     = 30
+}
+
+variable "reaper_timeout" {
+  description = "Reaper timeout, seconds. Must stay below the 5-minute schedule period plus some slack."
+  type        = number
+  default     = 300
+}
+
+variable "provisioner_memory" {
+  description = "Provisioner memory, MB."
+  type        = number
+  default     = 256
+}
+
+variable "reaper_memory" {
+  description = "Reaper memory, MB."
+  type        = number
+  default     = 256
+}
+
+variable "log_retention_days" {
+  description = "Retention of both functions' CloudWatch log groups, days."
+  type        = number
+  default     = 90
+}
+
+variable "log_level" {
+  description = "Application log level of both functions (Lambda JSON logging: TRACE, DEBUG, INFO, WARN, ERROR, FATAL)."
+  type        = string
+  default     = "INFO"
+}
+
+variable "reaper_reserved_concurrency" {
+  description = "Reserved concurrency of the reaper. 1 keeps passes from overlapping (leases make overlap safe, but pointless)."
+  type        = number
+  default     = 1
+}
+
+variable "provisioner_reserved_concurrency" {
+  description = "Reserved concurrency of the provisioner. -1: unreserved."
+  type        = number
+  default     = -1
+}
+
+variable "retention_days" {
+  description = "RETENTION_DAYS: how long terminal grants stay before DynamoDB TTL purges them."
+  type        = number
+  default     = 365
+}
+
+variable "pending_grace_seconds" {
+  description = "PENDING_GRACE_SECONDS: a pending row older than this is treated as a crashed provisioning and cleaned up."
+  type        = number
+  default     = 900
+}
+
+variable "table_deletion_protection" {
+  description = "Deletion protection of the grants table (the audit trail)."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic the alarms notify (alarm and OK transitions). Null: the alarms exist (visible in the console) but notify nobody."
+  type        = string
+  default     = null
+}
+
+variable "create_alarms" {
+  description = "Create the alarms: reaper Errors, RevokeFailed, Overdue, reaper not running for 15 minutes, provisioner Errors."
+  type        = bool
+  default     = true
+}
+
+variable "create_dashboard" {
+  description = "Create a CloudWatch dashboard of the reaper's metrics."
+  type        = bool
+  default     = true
+}
+
+variable "extra_environment" {
+  description = "Additional environment variables for both functions (e.g. RUST_LOG)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "schedule_file" {
+  description = "Path of the reaper schedule definition (JSON: name_suffix, schedule_expression, description, state). Null: eventbridge/reaper-schedule.json of this repository, the single source of truth."
+  type        = string
+  default     = null
+}
+
+variable "config_bucket_force_destroy" {
+  description = "Let `terraform destroy` delete the created config bucket with every object version in it (admin credentials included). Keep false in production."
+  type        = bool
+  default     = false
+}
+
+variable "create_invoke_policy" {
+  description = "Create an aws_iam_policy that lets its holders invoke the provisioner (attach it to callers' roles)."
+  type        = bool
+  default     = true
+}

@@ -6,7 +6,7 @@ use crate::config_source::ConfigSource;
 use crate::error::Fault;
 use crate::tls;
 use grant_model::sql::{Plan, Statement};
-use grant_model::{DatabaseConfig, SslMode};
+use grant_model::DatabaseConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,7 +75,6 @@ async fn try_connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> 
             client
         }
         Some(tls_config) => {
-            debug_assert_ne!(db.sslmode, SslMode::Disable);
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
             let (client, connection) =
                 config.ssl_mode(tokio_postgres::config::SslMode::Require).connect(tls).await.map_err(fault)?;

@@ -21,13 +21,7 @@ impl Revoker<'_> {
     /// Takes away the database access `grant` gave. Does not touch the grant's row: the caller records the
     /// outcome with its own conditional write.
     pub async fn revoke_access(&self, config: &Config, grant: &Grant) -> Result<(), Fault> {
-        let db = config.databases.get(&grant.database).ok_or_else(|| {
-            Fault::Config(ConfigError(format!(
-                "database {:?} of grant {} is no longer configured, so its access cannot be revoked",
-                grant.database, grant.grant_id
-            )))
-        })?;
-        let mut session = self.connections.session(&grant.database, db, self.source).await?;
+        let mut session = self.session(config, &grant.database).await?;
         let outcome = match grant.strategy {
             Strategy::TempUser => drop_temp_user(&mut session, &grant.db_user, &config.marker_role()).await.map(drop),
             Strategy::RoleEscalation => self.revoke_escalation(&mut session, grant).await,
@@ -40,11 +34,7 @@ impl Revoker<'_> {
 
     /// Drops a temporary user that no live grant accounts for (a crash left it behind). False if it was gone.
     pub async fn drop_orphan(&self, config: &Config, database: &str, username: &str) -> Result<bool, Fault> {
-        let db = config
-            .databases
-            .get(database)
-            .ok_or_else(|| Fault::Config(ConfigError(format!("database {database:?} is not configured"))))?;
-        let mut session = self.connections.session(database, db, self.source).await?;
+        let mut session = self.session(config, database).await?;
         match drop_temp_user(&mut session, username, &config.marker_role()).await {
             Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => Ok(false),
             other => other,
@@ -53,12 +43,19 @@ impl Revoker<'_> {
 
     /// The temporary users in `database` (members of the marker role), live grant or not.
     pub async fn marked_users(&self, config: &Config, database: &str) -> Result<Vec<String>, Fault> {
-        let db = config
-            .databases
-            .get(database)
-            .ok_or_else(|| Fault::Config(ConfigError(format!("database {database:?} is not configured"))))?;
-        let mut session = self.connections.session(database, db, self.source).await?;
+        let mut session = self.session(config, database).await?;
         session.query_column(&sql::marker_members(&config.marker_role())).await
+    }
+
+    /// The admin session for a configured database. A database no longer in the config is a config fault: its
+    /// grants cannot be revoked until it is configured again, and the reaper keeps retrying them.
+    async fn session(&self, config: &Config, database: &str) -> Result<Session, Fault> {
+        let db = config.databases.get(database).ok_or_else(|| {
+            Fault::Config(ConfigError(format!(
+                "database {database:?} is not configured, so access in it cannot be revoked"
+            )))
+        })?;
+        self.connections.session(database, db, self.source).await
     }
 
     async fn revoke_escalation(&self, session: &mut Session, grant: &Grant) -> Result<(), Fault> {

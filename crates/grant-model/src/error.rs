@@ -1,11 +1,12 @@
 //! Errors of the domain layer. `ClientError` is the caller's mistake and becomes a structured response;
 //! `ConfigError` is the operator's (a bad config document) and becomes a function error, so it is alarmed on.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The SPEC's error codes, the only ones a caller ever sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
@@ -35,7 +36,7 @@ impl ErrorCode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, thiserror::Error)]
 #[error("{}: {message}", code.as_str())]
 pub struct ClientError {
     pub code: ErrorCode,

@@ -5,6 +5,7 @@
 use crate::config::Strategy;
 use crate::error::ClientError;
 use chrono::{DateTime, Duration, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -19,7 +20,7 @@ pub const REVOCATION_LEASE_SECONDS: i64 = 120;
 /// A live grant expired longer ago than this is overdue: the reaper is failing or falling behind.
 pub const OVERDUE_AFTER_SECONDS: i64 = 15 * 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pending,
@@ -68,9 +69,10 @@ impl RevokedBy {
 }
 
 /// One transition: `{at, from, to, actor, note}`. `from` is None for the entry that creates the grant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryEntry {
     #[serde(with = "crate::grant::rfc3339")]
+    #[schemars(with = "crate::schema::Rfc3339")]
     pub at: DateTime<Utc>,
     pub from: Option<Status>,
     pub to: Status,

@@ -11,6 +11,7 @@ pub mod naming;
 pub mod policy;
 pub mod request;
 pub mod response;
+pub mod schema;
 pub mod secret;
 pub mod sql;
 

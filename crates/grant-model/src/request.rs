@@ -3,6 +3,7 @@
 
 use crate::error::ClientError;
 use crate::naming;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,43 +19,52 @@ pub enum Request {
     Describe(DescribeRequest),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
+    /// The caller's idempotency key: a retry with the same key and body returns the same grant.
     #[serde(default)]
     pub request_id: Option<String>,
+    /// Who gets access (an email or another stable identity); temporary user names are made from it.
     pub requester: String,
+    /// A key of the config's `databases`.
     pub database: String,
+    /// A key of the database's `targets`.
     pub target: String,
+    /// From 60 up to the target's `max_duration_seconds`; the target's default when left out.
     #[serde(default)]
     pub duration_seconds: Option<u64>,
     pub reason: String,
+    /// Who approved the request; must not be the requester.
     #[serde(default)]
     pub approver: Option<String>,
+    /// The existing database user to escalate: required for `role_escalation` targets, refused for `temp_user`.
     #[serde(default)]
     pub db_user: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     pub grant_id: String,
+    /// Who is revoking; recorded as `revoked_by`.
     pub actor: String,
     /// Optional: taking access away early needs no justification, but is recorded when given.
     #[serde(default)]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendRequest {
     pub grant_id: String,
+    /// The new end is now + this; the same bounds apply as for a new grant (60 up to the target's maximum).
     pub duration_seconds: u64,
     pub actor: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DescribeRequest {
     pub grant_id: String,

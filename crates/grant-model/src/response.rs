@@ -5,12 +5,13 @@ use crate::error::ClientError;
 use crate::grant::{Grant, HistoryEntry, Status};
 use crate::secret::Password;
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
 /// What callers see of a grant: never a secret, never the table's index bookkeeping.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GrantView {
     pub grant_id: String,
     pub status: Status,
@@ -26,8 +27,10 @@ pub struct GrantView {
     pub db_user: String,
     pub roles: Vec<String>,
     #[serde(with = "crate::grant::rfc3339")]
+    #[schemars(with = "crate::schema::Rfc3339")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::grant::rfc3339")]
+    #[schemars(with = "crate::schema::Rfc3339")]
     pub expires_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_by: Option<String>,
@@ -66,13 +69,14 @@ impl GrantView {
 }
 
 /// How to log in as a temporary user. Debug never shows the password.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, JsonSchema)]
 pub struct Credentials {
     pub host: String,
     pub port: u16,
     pub dbname: String,
     pub username: String,
     #[serde(serialize_with = "expose_password")]
+    #[schemars(with = "String")]
     pub password: Password,
     pub sslmode: SslMode,
 }
@@ -99,16 +103,31 @@ pub enum Response {
     Failure(ClientError),
 }
 
-#[derive(Serialize)]
-struct SuccessBody<'a> {
+/// The response exactly as serialised; its JSON Schema is `docs/schema/response.schema.json`.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(title = "ProvisionerResponse")]
+pub(crate) enum Body<'a> {
+    Success(SuccessBody<'a>),
+    Failure(FailureBody<'a>),
+}
+
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct SuccessBody<'a> {
+    #[schemars(extend("const" = true))]
     ok: bool,
     grant: &'a GrantView,
+    /// Only for `temp_user` grants, and only in the response to `grant`.
     #[serde(skip_serializing_if = "Option::is_none")]
     credentials: &'a Option<Credentials>,
 }
 
-#[derive(Serialize)]
-struct FailureBody<'a> {
+/// A client error: the caller's mistake, answered normally so that nobody retries it.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct FailureBody<'a> {
+    #[schemars(extend("const" = false))]
     ok: bool,
     error: &'a ClientError,
 }
@@ -116,12 +135,10 @@ struct FailureBody<'a> {
 impl Response {
     pub fn to_json(&self) -> Value {
         let body = match self {
-            Response::Success { grant, credentials } => {
-                serde_json::to_value(SuccessBody { ok: true, grant, credentials })
-            }
-            Response::Failure(error) => serde_json::to_value(FailureBody { ok: false, error }),
+            Response::Success { grant, credentials } => Body::Success(SuccessBody { ok: true, grant, credentials }),
+            Response::Failure(error) => Body::Failure(FailureBody { ok: false, error }),
         };
-        body.expect("response types always serialise")
+        serde_json::to_value(body).expect("response types always serialise")
     }
 }
 

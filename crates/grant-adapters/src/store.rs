@@ -8,6 +8,7 @@
 
 use crate::error::Fault;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
@@ -185,7 +186,20 @@ impl GrantStore {
         Ok(grants)
     }
 
-    fn expiry_query(&self, shard: String) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    /// One requester's grants, newest first, from the `by-requester` index (what an audit or a dashboard asks).
+    pub async fn grants_of_requester(&self, requester: &str, limit: Option<usize>) -> Result<Vec<Grant>, Fault> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(REQUESTER_INDEX)
+            .key_condition_expression("requester = :requester")
+            .expression_attribute_values(":requester", AttributeValue::S(requester.into()))
+            .scan_index_forward(false);
+        collect_at_most(query, limit.unwrap_or(usize::MAX)).await
+    }
+
+    fn expiry_query(&self, shard: String) -> QueryFluentBuilder {
         self.client
             .query()
             .table_name(&self.table)
@@ -264,12 +278,18 @@ where
 }
 
 /// Every item of every page of a query.
-async fn collect(query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder) -> Result<Vec<Grant>, Fault> {
+async fn collect(query: QueryFluentBuilder) -> Result<Vec<Grant>, Fault> {
+    collect_at_most(query, usize::MAX).await
+}
+
+/// The first `max` items of a query, reading no further pages than that needs.
+async fn collect_at_most(query: QueryFluentBuilder, max: usize) -> Result<Vec<Grant>, Fault> {
     let mut grants = Vec::new();
     let mut pages = query.into_paginator().send();
-    while let Some(page) = pages.next().await {
+    while grants.len() < max {
+        let Some(page) = pages.next().await else { break };
         let page = page.map_err(|e| Fault::dynamo("Query", e))?;
-        for item in page.items.unwrap_or_default() {
+        for item in page.items.unwrap_or_default().into_iter().take(max - grants.len()) {
             grants.push(from_item(item)?);
         }
     }

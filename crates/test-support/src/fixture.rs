@@ -137,6 +137,23 @@ impl Fixture {
         .collect()
     }
 
+    /// Makes a grant look as if it expired `seconds_ago`. Time passing is simulated in the table, the only clock
+    /// the reaper and grantctl read.
+    pub async fn expire(&self, grant_id: &str, seconds_ago: i64) {
+        let at = chrono::Utc::now() - chrono::Duration::seconds(seconds_ago);
+        let at = chrono::DateTime::from_timestamp(at.timestamp(), 0).expect("a whole second");
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+            .update_item()
+            .table_name(&self.table)
+            .key("grant_id", AttributeValue::S(grant_id.into()))
+            .update_expression("SET expires_at = :at, expires_at_epoch = :epoch")
+            .expression_attribute_values(":at", AttributeValue::S(grant_model::grant::format_time(at)))
+            .expression_attribute_values(":epoch", AttributeValue::N(at.timestamp().to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+
     pub async fn orders(&self) -> tokio_postgres::Client {
         self.pg.superuser(DB).await
     }

@@ -3,7 +3,6 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::Utc;
 use grant_adapters::GrantStore;
 use provisioner::App;
 use reaper::{Reaper, Summary};
@@ -44,22 +43,6 @@ impl Env {
         let response = self.provisioner.handle(request).await.unwrap();
         assert_eq!(response["ok"], json!(true), "{response}");
         response
-    }
-
-    /// Makes a grant look as if it expired `seconds_ago`.
-    pub async fn expire(&self, grant_id: &str, seconds_ago: i64) {
-        let at = Utc::now() - chrono::Duration::seconds(seconds_ago);
-        let at = chrono::DateTime::from_timestamp(at.timestamp(), 0).unwrap();
-        aws_sdk_dynamodb::Client::new(&self.sdk)
-            .update_item()
-            .table_name(&self.table)
-            .key("grant_id", AttributeValue::S(grant_id.into()))
-            .update_expression("SET expires_at = :at, expires_at_epoch = :epoch")
-            .expression_attribute_values(":at", AttributeValue::S(grant_model::grant::format_time(at)))
-            .expression_attribute_values(":epoch", AttributeValue::N(at.timestamp().to_string()))
-            .send()
-            .await
-            .unwrap();
     }
 
     pub async fn pass(&self) -> Summary {

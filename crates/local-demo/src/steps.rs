@@ -193,7 +193,7 @@ async fn item_revoked(aws: &Aws, grant: &IssuedGrant) -> Result<Done<()>> {
     let status = aws::string(&item, "status");
     ensure!(status == "revoked", "the item's status is {status}, not revoked");
     let history = match item.get("history") {
-        Some(aws_sdk_dynamodb::types::AttributeValue::L(entries)) => entries.len(),
+        Some(aws_sdk_dynamodb::types::AttributeValue::L(entries)) => entries,
         other => bail!("the item's history is not a list: {other:?}"),
     };
     ensure!(!format!("{item:?}").contains(&grant.password), "the password is in the table");
@@ -201,10 +201,21 @@ async fn item_revoked(aws: &Aws, grant: &IssuedGrant) -> Result<Done<()>> {
         true => "still in the expiry index",
         false => "out of the expiry index",
     };
+    let transitions = history.iter().filter_map(|entry| entry.as_m().ok()).map(|entry| {
+        let from = entry.get("from").and_then(|from| from.as_s().ok()).map_or("(new)", String::as_str);
+        format!(
+            "history: {} {from} -> {} by {}: {}",
+            aws::string(entry, "at"),
+            aws::string(entry, "to"),
+            aws::string(entry, "actor"),
+            aws::string(entry, "note")
+        )
+    });
     Ok(Done::new(
         (),
-        format!("status {status}, revoked_by {}, history length {history}", aws::string(&item, "revoked_by")),
+        format!("status {status}, revoked_by {}, {} history entries:", aws::string(&item, "revoked_by"), history.len()),
     )
+    .details(transitions.collect::<Vec<_>>())
     .detail(format!(
         "revoked_at {}, purge_at {} (TTL), {expiry_index}, no password in the item",
         aws::string(&item, "revoked_at"),

@@ -282,15 +282,26 @@ async fn collect(query: QueryFluentBuilder) -> Result<Vec<Grant>, Fault> {
     collect_at_most(query, usize::MAX).await
 }
 
-/// The first `max` items of a query, reading no further pages than that needs.
+/// The first `max` items of a query, reading no further pages than that needs. An item that does not decode (a
+/// row edited by hand) is logged and left out, so that one bad row cannot stop every reaper pass.
 async fn collect_at_most(query: QueryFluentBuilder, max: usize) -> Result<Vec<Grant>, Fault> {
     let mut grants = Vec::new();
     let mut pages = query.into_paginator().send();
     while grants.len() < max {
         let Some(page) = pages.next().await else { break };
         let page = page.map_err(|e| Fault::dynamo("Query", e))?;
-        for item in page.items.unwrap_or_default().into_iter().take(max - grants.len()) {
-            grants.push(from_item(item)?);
+        for item in page.items.unwrap_or_default() {
+            if grants.len() == max {
+                break;
+            }
+            let grant_id = match item.get("grant_id") {
+                Some(AttributeValue::S(id)) => id.clone(),
+                _ => "(none)".to_string(),
+            };
+            match from_item(item) {
+                Ok(grant) => grants.push(grant),
+                Err(fault) => tracing::error!(grant_id, error = %fault, "skipped a grant row that does not decode"),
+            }
         }
     }
     Ok(grants)

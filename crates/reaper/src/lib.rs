@@ -71,6 +71,15 @@ impl Reaper {
     /// One pass. Faults that stop the whole pass (config or table unreadable) are function errors; a single
     /// grant's failure is counted and recorded on its row.
     pub async fn run_pass(&self, deadline: Instant) -> Result<Summary, Fault> {
+        let outcome = self.pass(deadline).await;
+        if let Err(fault) = &outcome {
+            // The function error says only its type to whoever invoked; the reason must be in the log.
+            tracing::error!(error = %fault, kind = fault.kind(), "reaper pass failed; the next scheduled pass retries");
+        }
+        outcome
+    }
+
+    async fn pass(&self, deadline: Instant) -> Result<Summary, Fault> {
         let started = Instant::now();
         let now = now_seconds();
         let config = self.source.config().await?;
@@ -219,21 +228,23 @@ impl Reaper {
         if marked.is_empty() {
             return Ok(marked);
         }
-        let mut candidates = self.unaccounted(database, marked).await?;
+        let mut candidates = self.unaccounted(marked).await?;
         if !candidates.is_empty() {
             tokio::time::sleep(INDEX_SETTLE).await;
-            candidates = self.unaccounted(database, candidates).await?;
+            candidates = self.unaccounted(candidates).await?;
         }
         Ok(candidates)
     }
 
-    async fn unaccounted(&self, database: &str, users: Vec<String>) -> Result<Vec<String>, Fault> {
+    /// Roles, and so the marker role's members, are cluster-wide: two config entries may name databases of one
+    /// cluster. A user is accounted for by a live grant of any entry (temporary user names are unique).
+    async fn unaccounted(&self, users: Vec<String>) -> Result<Vec<String>, Fault> {
         let live: BTreeSet<String> = self
             .store
             .live_grants()
             .await?
             .into_iter()
-            .filter(|g| g.database == database && g.strategy == Strategy::TempUser)
+            .filter(|g| g.strategy == Strategy::TempUser)
             .map(|g| g.db_user)
             .collect();
         Ok(users.into_iter().filter(|u| !live.contains(u)).collect())

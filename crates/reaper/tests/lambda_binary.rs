@@ -51,3 +51,28 @@ async fn the_binary_reaps_on_the_scheduled_event_and_emits_metrics() {
     assert_eq!((emf[0]["Revoked"].as_u64(), emf[0]["RevokeFailed"].as_u64()), (Some(1), Some(0)));
     assert_eq!(emf[0]["FunctionName"], json!("reaper"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_pass_is_a_function_error_with_its_reason_in_the_log() {
+    let env = Env::new().await;
+    let mut lambda_env = env.lambda_env();
+    for (name, value) in &mut lambda_env {
+        if name == "GRANTS_TABLE" {
+            *value = "no-such-table".into();
+        }
+    }
+    let api = RuntimeApi::start();
+    let lambda = LambdaProcess::spawn(Path::new(env!("CARGO_BIN_EXE_reaper")), &api, &lambda_env);
+    let invocation = tokio::task::block_in_place(|| api.invoke(sample_event(), Duration::from_secs(60)));
+    let Invocation::Error { error_type, .. } = invocation else { panic!("a pass without its table must fail") };
+    assert_eq!(error_type, "DynamoDB");
+    let output = lambda.output();
+    let logged = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|line| line["message"].as_str().is_some_and(|m| m.starts_with("reaper pass failed")));
+    let logged = logged.unwrap_or_else(|| panic!("no error line for the failed pass:\n{output}"));
+    assert_eq!(logged["level"], json!("ERROR"));
+    assert_eq!(logged["kind"], json!("DynamoDB"), "{logged}");
+    assert!(logged["error"].as_str().is_some_and(|e| e.contains("Query")), "the reason is logged: {logged}");
+}

@@ -4,6 +4,7 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{id, n, s, user, Env, ADMIN_USER, DB};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -188,4 +189,48 @@ async fn a_role_other_objects_depend_on_is_reported_and_kept_locked_out() {
 
     other.batch_execute("DROP TABLE elsewhere").await.unwrap();
     assert_eq!(env.pass().await.revoked, 1, "retried and done once the dependency is gone");
+}
+
+#[tokio::test]
+async fn two_config_entries_on_one_cluster_do_not_sweep_each_others_users() {
+    let env = Env::new().await;
+    // A second entry for another database of the same cluster: roles and the marker role are cluster-wide.
+    let mut config = env.config();
+    let mut second = config["databases"][DB].clone();
+    second["dbname"] = json!("postgres");
+    config["databases"]["reporting"] = second;
+    env.put_object("config.json", &config).await;
+    let request = json!({"requester": "rita@example.com", "database": "reporting", "target": "readonly",
+                         "reason": "test"});
+    let response = env.provisioner.handle(request).await.unwrap();
+    assert_eq!(response["ok"], json!(true), "{response}");
+    let orders_grant = env.grant("olga@example.com", "readonly", None).await;
+
+    let summary = env.pass().await;
+    assert_eq!((summary.orphans_dropped, summary.failed), (0, 0), "{summary:?}");
+    let mut expected = vec![user(&response), user(&orders_grant)];
+    expected.sort();
+    assert_eq!(env.marked_users().await, expected, "both entries' users survive both entries' sweeps");
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_decode_does_not_stop_the_pass() {
+    let env = Env::new().await;
+    let expired = env.grant("alice@example.com", "readonly", None).await;
+    env.expire(&id(&expired), 60).await;
+    // A live, expired row edited by hand into something that is not a grant.
+    aws_sdk_dynamodb::Client::new(&env.sdk)
+        .put_item()
+        .table_name(&env.table)
+        .item("grant_id", AttributeValue::S("hand-edited".into()))
+        .item("status", AttributeValue::S("active".into()))
+        .item("expiry_shard", AttributeValue::S("0".into()))
+        .item("expires_at_epoch", AttributeValue::N("1000".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let summary = env.pass().await;
+    assert_eq!((summary.revoked, summary.failed), (1, 0), "{summary:?}");
+    assert_eq!(s(&env.item(&id(&expired)).await, "status"), "revoked");
 }

@@ -46,7 +46,9 @@ pub enum Command {
     },
     /// Live grants more than 15 minutes past their expiry: the reaper is failing or not running.
     Overdue,
-    /// Revokes a grant now, as the provisioner's `revoke` does (needs the config bucket and database access).
+    /// Revokes a grant now, as the provisioner's `revoke` does. Needs the config bucket and network access to the
+    /// database; CONFIG_KEY, S3_FORCE_PATH_STYLE and RETENTION_DAYS are read from the environment as the Lambdas
+    /// read them.
     Revoke {
         grant_id: String,
         /// Why; recorded in the grant's history.

@@ -12,11 +12,11 @@ locals {
   reaper_metric_alarms = {
     "revoke-failed" = {
       metric      = "RevokeFailed"
-      description = "The reaper failed to revoke at least one expired grant (see the reaper's logs and the grant's last_error)."
+      description = "The reaper failed to revoke at least one expired or abandoned grant, or to drop an orphan user (see the reaper's logs and the grant's last_error)."
     }
     "overdue" = {
       metric      = "Overdue"
-      description = "At least one grant is past its expiry and still not revoked."
+      description = "A grant the reaper failed or deferred is more than 15 minutes past its expiry (grantctl overdue lists every such grant)."
     }
   }
 }

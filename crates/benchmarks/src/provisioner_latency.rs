@@ -218,13 +218,14 @@ fn totals(samples: &[Sample]) -> Vec<f64> {
     samples.iter().map(|s| s.total).collect()
 }
 
+/// The provisioner's or the floor's samples of a run.
+type Side = fn(&Run) -> &Vec<Sample>;
+
 fn report(grants: usize, results: &[Run]) {
     let med = |f: &dyn Fn(&Run) -> f64| median(&results.iter().map(f).collect::<Vec<_>>());
-    let p = |samples: fn(&Run) -> &Vec<Sample>, q: f64| med(&|r| percentile(&totals(samples(r)), q));
-    let dynamo = |samples: fn(&Run) -> &Vec<Sample>| {
-        med(&|r| percentile(&samples(r).iter().map(|s| s.dynamo).collect::<Vec<_>>(), 50.0))
-    };
-    let (provisioner, floor): (fn(&Run) -> &Vec<Sample>, fn(&Run) -> &Vec<Sample>) = (|r| &r.provisioner, |r| &r.floor);
+    let p = |samples: Side, q: f64| med(&|r| percentile(&totals(samples(r)), q));
+    let dynamo = |samples: Side| med(&|r| percentile(&samples(r).iter().map(|s| s.dynamo).collect::<Vec<_>>(), 50.0));
+    let (provisioner, floor): (Side, Side) = (|r| &r.provisioner, |r| &r.floor);
     let ratio = med(&|r| percentile(&totals(&r.provisioner), 50.0) / percentile(&totals(&r.floor), 50.0));
     println!("\n| provisioner-latency, {grants} grants (median of {} runs) | p50 | p99 |", results.len());
     println!("|---|---|---|");

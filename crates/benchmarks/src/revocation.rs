@@ -67,14 +67,14 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
     let mut results = Vec::new();
     for n in 1..=runs {
         // One list, split alternately: the two sets are made the same way, side by side in the catalogs.
-        let (reaped, floor): (Vec<(usize, Granted)>, Vec<(usize, Granted)>) = bench
-            .grant_many(&format!("rev{n}"), 2 * users)
-            .await?
-            .into_iter()
-            .enumerate()
-            .partition(|(i, _)| i % 2 == 0);
-        let reaped: Vec<Granted> = reaped.into_iter().map(|(_, g)| g).collect();
-        let floor: Vec<Granted> = floor.into_iter().map(|(_, g)| g).collect();
+        let (mut reaped, mut floor) = (Vec::new(), Vec::new());
+        for (i, granted) in bench.grant_many(&format!("rev{n}"), 2 * users).await?.into_iter().enumerate() {
+            if i % 2 == 0 {
+                reaped.push(granted)
+            } else {
+                floor.push(granted)
+            }
+        }
         bench.expire(&reaped).await?;
         let mut live = bench.open_sessions(&reaped[..sessions]).await?;
         live.extend(bench.open_sessions(&floor[..sessions]).await?);

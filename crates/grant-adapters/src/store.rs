@@ -136,54 +136,41 @@ impl GrantStore {
     /// The live (pending or active) grants for one database user, from the sparse expiry index: its size follows
     /// what is live, not the table's history.
     pub async fn live_grants_for_user(&self, database: &str, db_user: &str) -> Result<Vec<Grant>, Fault> {
-        let mut grants = Vec::new();
-        for shard in active_shards().chain(pending_shards()) {
-            let query = self
-                .expiry_query(shard)
+        collect_all(active_shards().chain(pending_shards()).map(|shard| {
+            self.expiry_query(shard)
                 .filter_expression("#database = :database AND db_user = :db_user")
                 .expression_attribute_names("#database", "database")
                 .expression_attribute_values(":database", AttributeValue::S(database.into()))
-                .expression_attribute_values(":db_user", AttributeValue::S(db_user.into()));
-            grants.extend(collect(query).await?);
-        }
-        Ok(grants)
+                .expression_attribute_values(":db_user", AttributeValue::S(db_user.into()))
+        }))
+        .await
     }
 
     /// Every live grant: for the orphan sweep, which must know every user that still has a reason to exist.
     pub async fn live_grants(&self) -> Result<Vec<Grant>, Fault> {
-        let mut grants = Vec::new();
-        for shard in active_shards().chain(pending_shards()) {
-            grants.extend(collect(self.expiry_query(shard)).await?);
-        }
-        Ok(grants)
+        collect_all(active_shards().chain(pending_shards()).map(|shard| self.expiry_query(shard))).await
     }
 
-    /// Active grants with `expires_at_epoch <= now`, oldest first within each partition.
+    /// Active grants with `expires_at_epoch <= now`, oldest first.
     pub async fn expired_active(&self, now_epoch: i64) -> Result<Vec<Grant>, Fault> {
-        let mut grants = Vec::new();
-        for shard in active_shards() {
-            let query = self
-                .client
+        let mut grants = collect_all(active_shards().map(|shard| {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name(EXPIRY_INDEX)
                 .key_condition_expression("expiry_shard = :shard AND expires_at_epoch <= :now")
                 .expression_attribute_values(":shard", AttributeValue::S(shard))
                 .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
-                .scan_index_forward(true);
-            grants.extend(collect(query).await?);
-        }
+                .scan_index_forward(true)
+        }))
+        .await?;
         grants.sort_by_key(|g| g.expires_at);
         Ok(grants)
     }
 
     /// Every pending grant: provisionings in flight, or crashed ones for the reaper to clean up.
     pub async fn pending(&self) -> Result<Vec<Grant>, Fault> {
-        let mut grants = Vec::new();
-        for shard in pending_shards() {
-            grants.extend(collect(self.expiry_query(shard)).await?);
-        }
-        Ok(grants)
+        collect_all(pending_shards().map(|shard| self.expiry_query(shard))).await
     }
 
     /// One requester's grants, newest first, from the `by-requester` index (what an audit or a dashboard asks).
@@ -275,6 +262,13 @@ where
         Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
         Err(e) => Err(Fault::dynamo(operation, e)),
     }
+}
+
+/// Every item of every query, the queries (one per index partition) in flight at once: a pass waits for the
+/// slowest partition, not for the sum of sixteen sequential round trips.
+async fn collect_all(queries: impl Iterator<Item = QueryFluentBuilder>) -> Result<Vec<Grant>, Fault> {
+    let partitions = futures::future::try_join_all(queries.map(collect)).await?;
+    Ok(partitions.into_iter().flatten().collect())
 }
 
 /// Every item of every page of a query.

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, GenericClient, NoTls};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -104,7 +104,7 @@ impl Session {
         Fault::postgres(&self.database, error)
     }
 
-    pub async fn execute(&mut self, statement: &Statement) -> Result<u64, Fault> {
+    pub async fn execute(&mut self, statement: &Statement) -> Result<(), Fault> {
         let result = execute(&*self.client(), statement).await;
         result.map_err(|e| self.fault(&e))
     }
@@ -129,7 +129,7 @@ impl Session {
     }
 
     /// Runs each step in its own transaction, committed in order, in as few round trips as the protocol allows
-    /// (a temporary user's revocation went from 22 to 8; see docs/benchmarks.md). A step of statements without
+    /// (a temporary user's revocation went from 22 to 5; see docs/benchmarks.md). A step of statements without
     /// parameters (sql.rs builds them from quoted identifiers) goes as one simple-query batch, which PostgreSQL
     /// runs as one implicit transaction: still all or nothing. A single statement is a transaction by itself.
     pub async fn run_plan(&mut self, plan: &Plan) -> Result<(), Fault> {
@@ -148,18 +148,20 @@ impl Session {
     }
 }
 
-pub async fn execute(client: &impl GenericClient, statement: &Statement) -> Result<u64, tokio_postgres::Error> {
-    client.execute(statement.sql.as_str(), &params(statement)).await
+/// Every statement goes with its parameter types stated (all are text), so PostgreSQL parses, binds and runs it
+/// in one round trip; an untyped statement would first be prepared in a round trip of its own.
+pub async fn execute(client: &impl GenericClient, statement: &Statement) -> Result<(), tokio_postgres::Error> {
+    client.query_typed(statement.sql.as_str(), &params(statement)).await.map(drop)
 }
 
 pub async fn query_column(
     client: &impl GenericClient,
     statement: &Statement,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let rows = client.query(statement.sql.as_str(), &params(statement)).await?;
+    let rows = client.query_typed(statement.sql.as_str(), &params(statement)).await?;
     rows.iter().map(|row| row.try_get::<_, String>(0)).collect()
 }
 
-fn params(statement: &Statement) -> Vec<&(dyn ToSql + Sync)> {
-    statement.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+fn params(statement: &Statement) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    statement.params.iter().map(|p| (p as &(dyn ToSql + Sync), Type::TEXT)).collect()
 }

@@ -196,35 +196,44 @@ impl Reaper {
 
     /// Drops temporary users that no live grant accounts for. Returns (dropped, failed).
     async fn sweep_orphans(&self, config: &Config) -> (usize, usize) {
+        let orphans = match self.orphans(config).await {
+            Ok(orphans) => orphans,
+            // Not a failed revocation (those are counted per grant); the sweep runs again next pass.
+            Err(fault) => {
+                tracing::error!(error = %fault, "orphan sweep skipped: the live grants could not be read");
+                return (0, 0);
+            }
+        };
         let (mut dropped, mut failed) = (0, 0);
-        for database in config.databases.keys() {
-            match self.orphans_in(config, database).await {
-                Ok(orphans) => {
-                    for user in orphans {
-                        match self.revoker().drop_orphan(config, database, &user).await {
-                            Ok(false) => {} // another pass dropped it first
-                            Ok(true) => {
-                                tracing::warn!(database, db_user = %user, revoked_by = "orphan-cleanup", "dropped a temporary user no live grant accounts for");
-                                dropped += 1;
-                            }
-                            Err(fault) => {
-                                tracing::error!(database, db_user = %user, error = %fault, "could not drop orphan");
-                                failed += 1;
-                            }
-                        }
-                    }
+        for MarkedUser { database, user } in orphans {
+            match self.revoker().drop_orphan(config, &database, &user).await {
+                Ok(false) => {} // another pass dropped it first
+                Ok(true) => {
+                    tracing::warn!(database, db_user = %user, revoked_by = "orphan-cleanup", "dropped a temporary user no live grant accounts for");
+                    dropped += 1;
                 }
-                // Not a failed revocation (those are counted per grant); the sweep runs again next pass.
-                Err(fault) => tracing::error!(database, error = %fault, "orphan sweep skipped for this database"),
+                Err(fault) => {
+                    tracing::error!(database, db_user = %user, error = %fault, "could not drop orphan");
+                    failed += 1;
+                }
             }
         }
         (dropped, failed)
     }
 
-    /// Marked users without a live grant, seen so twice: the users are read before the grants (a grant's row is
-    /// written before its user is created), and the index is given a moment to show rows written just now.
-    async fn orphans_in(&self, config: &Config, database: &str) -> Result<Vec<String>, Fault> {
-        let marked = self.revoker().marked_users(config, database).await?;
+    /// Marked users without a live grant, seen so twice: the users of every database are read before the grants
+    /// (a grant's row is written before its user is created), and the index is given a moment to show rows
+    /// written just now. The live grants are read once for all databases, and only if some user is marked.
+    async fn orphans(&self, config: &Config) -> Result<Vec<MarkedUser>, Fault> {
+        let mut marked = Vec::new();
+        for database in config.databases.keys() {
+            match self.revoker().marked_users(config, database).await {
+                Ok(users) => {
+                    marked.extend(users.into_iter().map(|user| MarkedUser { database: database.clone(), user }))
+                }
+                Err(fault) => tracing::error!(database, error = %fault, "orphan sweep skipped for this database"),
+            }
+        }
         if marked.is_empty() {
             return Ok(marked);
         }
@@ -238,7 +247,7 @@ impl Reaper {
 
     /// Roles, and so the marker role's members, are cluster-wide: two config entries may name databases of one
     /// cluster. A user is accounted for by a live grant of any entry (temporary user names are unique).
-    async fn unaccounted(&self, users: Vec<String>) -> Result<Vec<String>, Fault> {
+    async fn unaccounted(&self, users: Vec<MarkedUser>) -> Result<Vec<MarkedUser>, Fault> {
         let live: BTreeSet<String> = self
             .store
             .live_grants()
@@ -247,8 +256,14 @@ impl Reaper {
             .filter(|g| g.strategy == Strategy::TempUser)
             .map(|g| g.db_user)
             .collect();
-        Ok(users.into_iter().filter(|u| !live.contains(u)).collect())
+        Ok(users.into_iter().filter(|u| !live.contains(&u.user)).collect())
     }
+}
+
+/// A member of the marker role in one configured database.
+struct MarkedUser {
+    database: String,
+    user: String,
 }
 
 fn remaining(deadline: Instant) -> Duration {

@@ -206,11 +206,19 @@ async fn two_config_entries_on_one_cluster_do_not_sweep_each_others_users() {
     assert_eq!(response["ok"], json!(true), "{response}");
     let orders_grant = env.grant("olga@example.com", "readonly", None).await;
 
-    let summary = env.pass().await;
+    // A reaper whose DynamoDB client counts the queries it sends.
+    let reads = test_support::ScannedCount::default();
+    let store = grant_adapters::GrantStore::from_client(reads.client(&env.sdk), &env.table);
+    let reaper = reaper::Reaper::with_store(store, &env.sdk, env.settings.clone());
+    let summary = reaper.run_pass(Instant::now() + Duration::from_secs(300)).await.unwrap();
     assert_eq!((summary.orphans_dropped, summary.failed), (0, 0), "{summary:?}");
     let mut expected = vec![user(&response), user(&orders_grant)];
     expected.sort();
     assert_eq!(env.marked_users().await, expected, "both entries' users survive both entries' sweeps");
+    // The pass reads the expired and the pending partitions once; the sweep reads the live grants once for
+    // both databases, not once per database.
+    let partitions = u64::from(grant_model::item::EXPIRY_SHARDS);
+    assert_eq!(reads.requests(), 2 * partitions + 2 * partitions, "queries sent by one pass");
 }
 
 #[tokio::test]

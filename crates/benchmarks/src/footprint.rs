@@ -34,6 +34,9 @@ struct Start {
     first_response_ms: f64,
     /// CPU time the process used up to its first response: the rest of that time it was waiting.
     cpu_first_ms: f64,
+    /// Time moto spent serving the function's requests up to its first response, and how many there were.
+    moto_first_ms: f64,
+    moto_requests: u64,
     rss_after_first_kb: u64,
     rss_peak_kb: u64,
     warm_p50_ms: f64,
@@ -73,10 +76,12 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
 fn provisioner_start(bench: &Bench, binary: &Path, run: usize, warm: usize) -> Result<(Start, Vec<Granted>)> {
     let request = |n: usize| grant_request(&format!("cold{run}-{n}@example.com"), "readonly");
     let api = RuntimeApi::start();
+    let moto_before = test_support::moto().busy()?;
     let started = Instant::now();
     let process = LambdaProcess::spawn(binary, &api, &bench.lambda_env());
     let first = respond(&api, &process, request(0))?;
     let first_response_ms = ms(started.elapsed());
+    let moto_after = test_support::moto().busy()?;
     let pid = child_pid(binary)?;
     let (cpu_first_ms, rss_after_first_kb) = (cpu_ms(pid)?, vm_hwm_kb(pid)?);
     let mut granted = vec![Granted::from_response(&first)?];
@@ -89,6 +94,8 @@ fn provisioner_start(bench: &Bench, binary: &Path, run: usize, warm: usize) -> R
     let start = Start {
         first_response_ms,
         cpu_first_ms,
+        moto_first_ms: moto_after.busy_ms - moto_before.busy_ms,
+        moto_requests: moto_after.requests - moto_before.requests,
         rss_after_first_kb,
         rss_peak_kb: vm_hwm_kb(pid)?,
         warm_p50_ms: median(&warm_ms),
@@ -101,10 +108,12 @@ fn provisioner_start(bench: &Bench, binary: &Path, run: usize, warm: usize) -> R
 async fn reaper_start(bench: &Bench, binary: &Path, granted: &[Granted], warm: usize) -> Result<Start> {
     let event: Value = serde_json::from_str(SCHEDULED_EVENT)?;
     let api = RuntimeApi::start();
+    let moto_before = test_support::moto().busy()?;
     let started = Instant::now();
     let process = LambdaProcess::spawn(binary, &api, &bench.lambda_env());
     respond(&api, &process, event.clone())?;
     let first_response_ms = ms(started.elapsed());
+    let moto_after = test_support::moto().busy()?;
     let pid = child_pid(binary)?;
     let (cpu_first_ms, rss_after_first_kb) = (cpu_ms(pid)?, vm_hwm_kb(pid)?);
     bench.expire(granted).await?;
@@ -121,6 +130,8 @@ async fn reaper_start(bench: &Bench, binary: &Path, granted: &[Granted], warm: u
     Ok(Start {
         first_response_ms,
         cpu_first_ms,
+        moto_first_ms: moto_after.busy_ms - moto_before.busy_ms,
+        moto_requests: moto_after.requests - moto_before.requests,
         rss_after_first_kb,
         rss_peak_kb: vm_hwm_kb(pid)?,
         warm_p50_ms: median(&warm_ms),
@@ -170,10 +181,12 @@ fn cpu_ms(pid: u32) -> Result<f64> {
 
 fn print_start(run: usize, name: &str, start: &Start) {
     println!(
-        "run {run}: {name}: first response {:.1} ms after spawn ({:.1} ms of it on CPU); peak RSS {:.1} MB after it, {:.1} MB after the warm \
-         invocations (warm p50 {:.2} ms)",
+        "run {run}: {name}: first response {:.1} ms after spawn ({:.1} ms of it on CPU, {:.1} ms of it moto serving {} \
+         requests); peak RSS {:.1} MB after it, {:.1} MB after the warm invocations (warm p50 {:.2} ms)",
         start.first_response_ms,
         start.cpu_first_ms,
+        start.moto_first_ms,
+        start.moto_requests,
         start.rss_after_first_kb as f64 * 1024.0 / MB,
         start.rss_peak_kb as f64 * 1024.0 / MB,
         start.warm_p50_ms
@@ -194,6 +207,21 @@ fn report(sizes: &[f64], provisioner: &[Start], reaper: &[Start]) {
     );
     let cpu = |s: &Start| s.cpu_first_ms;
     println!("| of which on CPU (all threads) | {:.1} ms | {:.1} ms | |", med(provisioner, &cpu), med(reaper, &cpu));
+    let moto = |s: &Start| s.moto_first_ms;
+    let requests = |s: &Start| s.moto_requests as f64;
+    println!(
+        "| of which moto serving requests | {:.1} ms ({:.0} requests) | {:.1} ms ({:.0} requests) | |",
+        med(provisioner, &moto),
+        med(provisioner, &requests),
+        med(reaper, &moto),
+        med(reaper, &requests)
+    );
+    let not_moto = |s: &Start| s.first_response_ms - s.moto_first_ms;
+    println!(
+        "| spawn to first response, less moto's time | {:.1} ms | {:.1} ms | |",
+        med(provisioner, &not_moto),
+        med(reaper, &not_moto)
+    );
     let after_first = |s: &Start| s.rss_after_first_kb as f64 * 1024.0 / MB;
     println!(
         "| peak RSS after the first response | {:.1} MB | {:.1} MB | |",

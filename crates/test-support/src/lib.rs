@@ -17,7 +17,7 @@ mod postgres;
 pub mod fixture;
 mod scanned;
 pub use lambda_api::{Invocation, LambdaProcess, RuntimeApi};
-pub use moto::{moto, unique_name, Moto};
+pub use moto::{moto, unique_name, Moto, MotoBusy};
 pub use postgres::{remove_template, PgCluster, SUPERUSER_PASSWORD};
 pub use scanned::ScannedCount;
 

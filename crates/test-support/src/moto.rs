@@ -72,6 +72,22 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// How long moto has spent serving requests, and how many, since it started (the guard serves one at a time,
+    /// so these add up). A benchmark takes the difference around a cold start to tell moto's time from ours.
+    pub fn busy(&self) -> std::io::Result<MotoBusy> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.write_all(b"GET /__guard/busy HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        let totals: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        match (totals["busy_ms"].as_f64(), totals["requests"].as_u64()) {
+            (Some(busy_ms), Some(requests)) => Ok(MotoBusy { busy_ms, requests }),
+            _ => Err(std::io::Error::other(format!("the guard answered {response:?}"))),
+        }
+    }
+
     /// Config for any AWS SDK client, pointed at moto. Ignores the process environment
     /// and ~/.aws entirely, so host settings cannot leak into tests.
     pub async fn sdk_config(&self) -> SdkConfig {
@@ -94,6 +110,13 @@ impl Moto {
     pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
     }
+}
+
+/// Totals from the guard (`moto_guard.py`).
+#[derive(Debug, Clone, Copy)]
+pub struct MotoBusy {
+    pub busy_ms: f64,
+    pub requests: u64,
 }
 
 /// `prefix-PID-N`, lowercased, unique within and across test processes, and valid as an

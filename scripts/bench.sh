@@ -12,8 +12,10 @@ say() { echo "bench: $*"; }
 say "checking prerequisites (scripts/setup.sh)"
 bash scripts/setup.sh
 
-say "building provisioner, reaper and bench (release)"
-cargo build --release -p provisioner -p reaper -p benchmarks
+say "building provisioner, reaper, local-demo and bench (release)"
+# demo.sh and bench.sh build the same packages: another set would unify dependency features differently and
+# rebuild everything, and CI runs both.
+cargo build --release -p provisioner -p reaper -p local-demo -p benchmarks
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 if [ $# -eq 0 ]; then

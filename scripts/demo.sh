@@ -12,8 +12,10 @@ say() { echo "demo: $*"; }
 say "checking prerequisites (scripts/setup.sh)"
 bash scripts/setup.sh
 
-say "building provisioner, reaper and local-demo (release; the first build takes a few minutes)"
-cargo build --release -p provisioner -p reaper -p local-demo
+say "building provisioner, reaper, local-demo and bench (release; the first build takes several minutes)"
+# demo.sh and bench.sh build the same packages: another set would unify dependency features differently and
+# rebuild everything, and CI runs both.
+cargo build --release -p provisioner -p reaper -p local-demo -p benchmarks
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 say "running $target_dir/release/local-demo"

@@ -75,67 +75,75 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
 /// Cold start, then warm grants. Returns the grants made, for the reaper to revoke.
 fn provisioner_start(bench: &Bench, binary: &Path, run: usize, warm: usize) -> Result<(Start, Vec<Granted>)> {
     let request = |n: usize| grant_request(&format!("cold{run}-{n}@example.com"), "readonly");
-    let api = RuntimeApi::start();
-    let moto_before = test_support::moto().busy()?;
-    let started = Instant::now();
-    let process = LambdaProcess::spawn(binary, &api, &bench.lambda_env());
-    let first = respond(&api, &process, request(0))?;
-    let first_response_ms = ms(started.elapsed());
-    let moto_after = test_support::moto().busy()?;
-    let pid = child_pid(binary)?;
-    let (cpu_first_ms, rss_after_first_kb) = (cpu_ms(pid)?, vm_hwm_kb(pid)?);
+    let (cold, first) = ColdStart::run(bench, binary, request(0))?;
     let mut granted = vec![Granted::from_response(&first)?];
     let mut warm_ms = Vec::new();
     for n in 1..=warm {
         let started = Instant::now();
-        granted.push(Granted::from_response(&respond(&api, &process, request(n))?)?);
+        granted.push(Granted::from_response(&cold.respond(request(n))?)?);
         warm_ms.push(ms(started.elapsed()));
     }
-    let start = Start {
-        first_response_ms,
-        cpu_first_ms,
-        moto_first_ms: moto_after.busy_ms - moto_before.busy_ms,
-        moto_requests: moto_after.requests - moto_before.requests,
-        rss_after_first_kb,
-        rss_peak_kb: vm_hwm_kb(pid)?,
-        warm_p50_ms: median(&warm_ms),
-    };
-    Ok((start, granted))
+    Ok((cold.finish(warm_ms)?, granted))
 }
 
 /// Cold start on the schedule's event (nothing expired: the usual pass), then one pass revoking `granted`, then
 /// more empty passes.
 async fn reaper_start(bench: &Bench, binary: &Path, granted: &[Granted], warm: usize) -> Result<Start> {
     let event: Value = serde_json::from_str(SCHEDULED_EVENT)?;
-    let api = RuntimeApi::start();
-    let moto_before = test_support::moto().busy()?;
-    let started = Instant::now();
-    let process = LambdaProcess::spawn(binary, &api, &bench.lambda_env());
-    respond(&api, &process, event.clone())?;
-    let first_response_ms = ms(started.elapsed());
-    let moto_after = test_support::moto().busy()?;
-    let pid = child_pid(binary)?;
-    let (cpu_first_ms, rss_after_first_kb) = (cpu_ms(pid)?, vm_hwm_kb(pid)?);
+    let (cold, _) = ColdStart::run(bench, binary, event.clone())?;
     bench.expire(granted).await?;
-    let summary = respond(&api, &process, event.clone())?;
+    let summary = cold.respond(event.clone())?;
     if summary["revoked"] != json!(granted.len()) {
         bail!("the reaper revoked {} of {} expired grants: {summary}", summary["revoked"], granted.len());
     }
     let mut warm_ms = Vec::new();
     for _ in 1..warm {
         let started = Instant::now();
-        respond(&api, &process, event.clone())?;
+        cold.respond(event.clone())?;
         warm_ms.push(ms(started.elapsed()));
     }
-    Ok(Start {
-        first_response_ms,
-        cpu_first_ms,
-        moto_first_ms: moto_after.busy_ms - moto_before.busy_ms,
-        moto_requests: moto_after.requests - moto_before.requests,
-        rss_after_first_kb,
-        rss_peak_kb: vm_hwm_kb(pid)?,
-        warm_p50_ms: median(&warm_ms),
-    })
+    cold.finish(warm_ms)
+}
+
+/// A function process from spawn to its first response, still running for warm invocations.
+struct ColdStart {
+    api: RuntimeApi,
+    process: LambdaProcess,
+    pid: u32,
+    start: Start,
+}
+
+impl ColdStart {
+    /// Spawns `binary` under a fresh Runtime API and answers `event`; returns the measures and the response.
+    fn run(bench: &Bench, binary: &Path, event: Value) -> Result<(ColdStart, Value)> {
+        let api = RuntimeApi::start();
+        let moto_before = test_support::moto().busy()?;
+        let started = Instant::now();
+        let process = LambdaProcess::spawn(binary, &api, &bench.lambda_env());
+        let response = respond(&api, &process, event)?;
+        let first_response_ms = ms(started.elapsed());
+        let moto_after = test_support::moto().busy()?;
+        let pid = child_pid(binary)?;
+        let start = Start {
+            first_response_ms,
+            cpu_first_ms: cpu_ms(pid)?,
+            moto_first_ms: moto_after.busy_ms - moto_before.busy_ms,
+            moto_requests: moto_after.requests - moto_before.requests,
+            rss_after_first_kb: vm_hwm_kb(pid)?,
+            rss_peak_kb: 0,
+            warm_p50_ms: 0.0,
+        };
+        Ok((ColdStart { api, process, pid, start }, response))
+    }
+
+    fn respond(&self, event: Value) -> Result<Value> {
+        respond(&self.api, &self.process, event)
+    }
+
+    /// The measures, with peak RSS read now and the warm invocations' median.
+    fn finish(self, warm_ms: Vec<f64>) -> Result<Start> {
+        Ok(Start { rss_peak_kb: vm_hwm_kb(self.pid)?, warm_p50_ms: median(&warm_ms), ..self.start })
+    }
 }
 
 /// Invokes and returns the function's response; an error, or no answer, fails the benchmark.

@@ -107,6 +107,24 @@ impl Bench {
             .context("log in as a temporary user")
     }
 
+    /// The grants as the table holds them, for code that takes a `Grant`.
+    pub async fn grants(&self, grants: &[Granted]) -> Result<Vec<grant_model::Grant>> {
+        let store = grant_adapters::GrantStore::new(&self.sdk, &self.table);
+        stream::iter(grants)
+            .map(|granted| async { store.get(&granted.grant_id).await?.context("a grant's row is missing") })
+            .buffered(SETUP_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// Lets the set-up's aftermath pass before a measured turn: a checkpoint writes out what creating the users
+    /// dirtied, and a pause lets moto finish its last requests.
+    pub async fn settle(&self) -> Result<()> {
+        self.orders().await.batch_execute("CHECKPOINT").await.context("checkpoint")?;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        Ok(())
+    }
+
     /// How many of the grants' users still exist in the database.
     pub async fn existing_users(&self, grants: &[Granted]) -> Result<i64> {
         let names: Vec<&str> = grants.iter().map(|g| g.user.as_str()).collect();

@@ -33,7 +33,7 @@ class OneRequestAtATime:
         if environ.get("PATH_INFO") == "/__guard/busy":
             with self.lock:
                 body = json.dumps({"busy_ms": self.busy_seconds * 1000.0, "requests": self.requests}).encode()
-            start_response("200 OK", [("Content-Type", "application/json")])
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         with self.lock:
             started = time.perf_counter()

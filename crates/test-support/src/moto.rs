@@ -80,7 +80,11 @@ impl Moto {
         stream.write_all(b"GET /__guard/busy HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
-        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        // The JSON object, whatever the framing (werkzeug may answer a 1.0 request chunked).
+        let body = match (response.find('{'), response.rfind('}')) {
+            (Some(start), Some(end)) if start < end => &response[start..=end],
+            _ => "",
+        };
         let totals: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
         match (totals["busy_ms"].as_f64(), totals["requests"].as_u64()) {
             (Some(busy_ms), Some(requests)) => Ok(MotoBusy { busy_ms, requests }),

@@ -162,3 +162,13 @@ fn header(head: &str, name: &str) -> String {
         .map(|(_, v)| v.trim().to_owned())
         .unwrap_or_else(|| panic!("no {name} header in {head}"))
 }
+
+#[tokio::test]
+async fn moto_guard_totals_its_serving_time() {
+    let before = moto().busy().unwrap();
+    moto().dynamodb().await.list_tables().send().await.unwrap();
+    let after = moto().busy().unwrap();
+    // Other tests of this process may use moto at the same time: at least our request was counted.
+    assert!(after.requests > before.requests, "{before:?} -> {after:?}");
+    assert!(after.busy_ms > before.busy_ms, "{before:?} -> {after:?}");
+}

@@ -1,21 +1,15 @@
 #!/usr/bin/env bash
 # The benchmarks (crates/benchmarks; method and results in docs/benchmarks.md). Installs what is missing, builds
 # the release binaries the benchmarks run and measure, then runs `bench` and prints its numbers.
-#   scripts/bench.sh                          all four, sizes as in the issue, 5 runs each (about 20 minutes)
+#   scripts/bench.sh                          all four, sizes as in the issue, 5 runs each (about 25 minutes)
 #   scripts/bench.sh revocation --users 100   one benchmark, other sizes
-#   scripts/bench.sh --runs 2 all --history 2000 --expired 20 --users 100 --sessions 10 --grants 50 \
+#   scripts/bench.sh --runs 1 all --history 2000 --expired 20 --users 100 --sessions 10 --grants 50 \
 #       --warm-invocations 5                  a quick run that proves the benchmarks still work (CI)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { echo "bench: $*"; }
 
-say "checking prerequisites (scripts/setup.sh)"
-bash scripts/setup.sh
-
-say "building provisioner, reaper, local-demo and bench (release)"
-# demo.sh and bench.sh build the same packages: another set would unify dependency features differently and
-# rebuild everything, and CI runs both.
-cargo build --release -p provisioner -p reaper -p local-demo -p benchmarks
+bash scripts/release-build.sh bench
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 if [ $# -eq 0 ]; then

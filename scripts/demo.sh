@@ -9,13 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { echo "demo: $*"; }
 
-say "checking prerequisites (scripts/setup.sh)"
-bash scripts/setup.sh
-
-say "building provisioner, reaper, local-demo and bench (release; the first build takes several minutes)"
-# demo.sh and bench.sh build the same packages: another set would unify dependency features differently and
-# rebuild everything, and CI runs both.
-cargo build --release -p provisioner -p reaper -p local-demo -p benchmarks
+bash scripts/release-build.sh demo
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 say "running $target_dir/release/local-demo"

@@ -5,7 +5,6 @@
 
 mod dynamo_time;
 mod footprint;
-mod history;
 mod provisioner_latency;
 mod psql;
 mod reaper_reads;

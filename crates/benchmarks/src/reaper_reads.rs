@@ -2,7 +2,6 @@
 //! read by a reaper pass, side by side with a Scan-based pass (what a reaper without the sparse index would do)
 //! over the same table, both counted from DynamoDB's own `ScannedCount` by an SDK interceptor on each client.
 
-use crate::history;
 use crate::setup::Bench;
 use crate::stats::{median, verdict};
 use anyhow::{ensure, Result};
@@ -12,6 +11,7 @@ use grant_model::item::EXPIRY_SHARDS;
 use reaper::Reaper;
 use std::time::{Duration, Instant};
 use test_support::fixture::Fixture;
+use test_support::history;
 use test_support::ScannedCount;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -45,7 +45,7 @@ struct Run {
 pub async fn run(options: &Options, runs: usize) -> Result<()> {
     println!("\n## reaper-reads: {} history rows + {} expired grants, {runs} runs", options.history, options.expired);
     let bench = Bench::on(Fixture::new().await);
-    let took = history::load(&bench, options.history, options.load_concurrency).await?;
+    let took = history::load(&bench, options.history, options.load_concurrency).await;
     println!(
         "loaded {} history rows with BatchWriteItem ({} in flight) in {:.1} s: {:.0} rows/s",
         options.history,

@@ -5,7 +5,6 @@
 use anyhow::{bail, ensure, Context, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use grant_model::grant::format_time;
 use provisioner::App;
 use serde_json::Value;
 use std::ops::Deref;
@@ -61,22 +60,7 @@ impl Bench {
 
     /// Makes the grants look as if they expired a minute ago.
     pub async fn expire(&self, grants: &[Granted]) -> Result<()> {
-        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
-        let at = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - 60, 0).context("time")?;
-        stream::iter(grants)
-            .map(|grant| {
-                client
-                    .update_item()
-                    .table_name(&self.table)
-                    .key("grant_id", AttributeValue::S(grant.grant_id.clone()))
-                    .update_expression("SET expires_at = :at, expires_at_epoch = :epoch")
-                    .expression_attribute_values(":at", AttributeValue::S(format_time(at)))
-                    .expression_attribute_values(":epoch", AttributeValue::N(at.timestamp().to_string()))
-                    .send()
-            })
-            .buffer_unordered(SETUP_CONCURRENCY)
-            .try_collect::<Vec<_>>()
-            .await?;
+        stream::iter(grants).for_each_concurrent(SETUP_CONCURRENCY, |g| self.fixture.expire(&g.grant_id, 60)).await;
         Ok(())
     }
 

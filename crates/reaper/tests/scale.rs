@@ -3,13 +3,10 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use common::{id, Env};
 use futures::stream::{self, StreamExt};
-use grant_adapters::store::to_item;
 use grant_adapters::GrantStore;
-use grant_model::grant::{now_seconds, NewGrant, Retention};
-use grant_model::{Grant, RevokedBy, Strategy};
 use reaper::Reaper;
 use std::time::{Duration, Instant};
 use test_support::ScannedCount;
@@ -46,56 +43,10 @@ async fn two_reapers_at_once_revoke_each_of_500_grants_exactly_once() {
     assert!(env.marked_users().await.is_empty());
 }
 
-/// Terminal rows as years of use leave them: revoked long ago, out of the expiry index.
-async fn history_rows(env: &Env, count: usize) {
-    let retention = Retention { days: 365 };
-    let rows: Vec<Grant> = (0..count)
-        .map(|i| {
-            let start = now_seconds() - chrono::Duration::days(30);
-            let mut grant = Grant::new_pending(
-                NewGrant {
-                    grant_id: format!("history-{i}"),
-                    request_id: None,
-                    requester: format!("old{}@example.com", i % 97),
-                    approver: None,
-                    reason: "history".into(),
-                    database: common::DB.into(),
-                    target: "readonly".into(),
-                    strategy: Strategy::TempUser,
-                    db_user: format!("jit_old_{i}"),
-                    roles: vec!["readonly".into()],
-                    duration_seconds: 3600,
-                },
-                start,
-            );
-            grant.activate(start).unwrap();
-            grant.revoke(start + chrono::Duration::hours(1), &RevokedBy::Expiry, "expired", retention).unwrap();
-            grant
-        })
-        .collect();
-    let client = aws_sdk_dynamodb::Client::new(&env.sdk);
-    stream::iter(rows.chunks(25).map(|chunk| chunk.to_vec()))
-        .for_each_concurrent(8, |chunk| {
-            let client = client.clone();
-            async move {
-                let writes: Vec<WriteRequest> = chunk
-                    .iter()
-                    .map(|g| {
-                        let put = PutRequest::builder().set_item(Some(to_item(g).unwrap())).build().unwrap();
-                        WriteRequest::builder().put_request(put).build()
-                    })
-                    .collect();
-                let out = client.batch_write_item().request_items(&env.table, writes).send().await.unwrap();
-                assert!(out.unprocessed_items.unwrap_or_default().is_empty());
-            }
-        })
-        .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_reads_the_expired_grants_not_the_history() {
     let env = Env::new().await;
-    history_rows(&env, 10_000).await;
+    test_support::history::load(&env, 10_000, 8).await;
     expired_grants(&env, 50).await;
 
     let reads = ScannedCount::default();

@@ -15,6 +15,7 @@ mod moto;
 mod postgres;
 
 pub mod fixture;
+pub mod history;
 mod scanned;
 pub use lambda_api::{Invocation, LambdaProcess, RuntimeApi};
 pub use moto::{moto, unique_name, Moto, MotoBusy};

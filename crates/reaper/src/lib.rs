@@ -83,8 +83,10 @@ impl Reaper {
         let started = Instant::now();
         let now = now_seconds();
         let config = self.source.config().await?;
-        let mut found = self.store.expired_active(now.timestamp()).await?;
-        found.extend(self.store.pending().await?);
+        // Both reads in flight at once: on DynamoDB a pass waits for one round of queries, not two.
+        let (mut found, pending) =
+            futures::try_join!(self.store.expired_active(now.timestamp()), self.store.pending())?;
+        found.extend(pending);
         let mut summary = Summary { examined: found.len(), ..Summary::default() };
         let owner = format!("reaper:{}", uuid::Uuid::new_v4());
 

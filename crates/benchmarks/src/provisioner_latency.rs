@@ -8,7 +8,7 @@ use crate::setup::Bench;
 use crate::stats::{median, ms, percentile, verdict};
 use anyhow::{ensure, Context, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
-use grant_adapters::store::to_item;
+use grant_adapters::store::{self, to_item};
 use grant_adapters::{ConfigSource, Connections, GrantStore};
 use grant_model::grant::{now_seconds, NewGrant};
 use grant_model::{naming, sql, Config, Grant, Password, TargetConfig};
@@ -116,7 +116,8 @@ struct Floor {
 struct Prepared {
     pending: Item,
     active: Item,
-    pending_history_len: usize,
+    /// The pending grant as written: the second write's condition is made from it.
+    pending_grant: Grant,
     transaction: String,
 }
 
@@ -172,14 +173,14 @@ impl Floor {
         let prepared = Prepared {
             pending: to_item(&pending)?,
             active: to_item(&active)?,
-            pending_history_len: pending.history.len(),
+            pending_grant: pending,
             transaction: format!("BEGIN;{body}COMMIT;"),
         };
         Ok((prepared, verifier_took))
     }
 
     /// PutItem pending (if new), the transaction in one round trip, PutItem active (if unchanged and not leased):
-    /// the provisioner's conditions, written out.
+    /// the provisioner's conditions, taken from the store.
     async fn grant(&self, prepared: &Prepared) -> Result<Sample> {
         let started = Instant::now();
         self.dynamo
@@ -192,21 +193,17 @@ impl Floor {
         let dynamo_first = started.elapsed();
         self.admin.batch_execute(&prepared.transaction).await?;
         let before_second = Instant::now();
+        let condition = store::replace_condition(&prepared.pending_grant);
+        let names = store::ATTRIBUTE_ALIASES.iter().map(|(alias, name)| (alias.to_string(), name.to_string()));
+        let values = condition.values.into_iter().map(|(name, value)| (name.to_string(), value));
+        let (names, values) = (names.collect(), values.collect());
         self.dynamo
             .put_item()
             .table_name(&self.table)
             .set_item(Some(prepared.active.clone()))
-            .condition_expression(
-                "#status = :status AND size(#history) = :history_len AND #attempts = :attempts \
-                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#history", "history")
-            .expression_attribute_names("#attempts", "revoke_attempts")
-            .expression_attribute_values(":status", AttributeValue::S("pending".into()))
-            .expression_attribute_values(":history_len", AttributeValue::N(prepared.pending_history_len.to_string()))
-            .expression_attribute_values(":attempts", AttributeValue::N("0".into()))
-            .expression_attribute_values(":now", AttributeValue::N(chrono::Utc::now().timestamp().to_string()))
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .send()
             .await?;
         let total = started.elapsed();

@@ -54,9 +54,8 @@ impl GrantStore {
 
     /// Replaces `before` with `after`; false if the row changed since `before` was read or is leased.
     pub async fn replace(&self, before: &Grant, after: &Grant) -> Result<bool, Fault> {
-        let condition = format!("{UNCHANGED} AND {NO_LIVE_LEASE}");
-        let now = AttributeValue::N(chrono::Utc::now().timestamp().to_string());
-        self.put_if(after, &condition, unchanged_values(before).chain([(":now", now)])).await
+        let condition = replace_condition(before);
+        self.put_if(after, &condition.expression, condition.values.into_iter()).await
     }
 
     /// Takes a lease of `lease_seconds` on a grant as it was read; false if it changed, or another holds a live
@@ -240,7 +239,23 @@ impl GrantStore {
     }
 }
 
-const ATTRIBUTE_ALIASES: [(&str, &str); 3] =
+/// A write condition with its placeholders' values; the names it uses are [`ATTRIBUTE_ALIASES`].
+pub struct Condition {
+    pub expression: String,
+    pub values: Vec<(&'static str, AttributeValue)>,
+}
+
+/// What [`GrantStore::replace`] writes under: the row is as `before` and nobody holds a live lease. Public for
+/// code that must issue the very same write itself (the benchmarks' floor).
+pub fn replace_condition(before: &Grant) -> Condition {
+    let now = AttributeValue::N(chrono::Utc::now().timestamp().to_string());
+    Condition {
+        expression: format!("{UNCHANGED} AND {NO_LIVE_LEASE}"),
+        values: unchanged_values(before).chain([(":now", now)]).collect(),
+    }
+}
+
+pub const ATTRIBUTE_ALIASES: [(&str, &str); 3] =
     [("#status", "status"), ("#history", "history"), ("#attempts", "revoke_attempts")];
 
 fn unchanged_values(grant: &Grant) -> impl Iterator<Item = (&'static str, AttributeValue)> {

@@ -66,12 +66,19 @@ async fn a_failed_pass_is_a_function_error_with_its_reason_in_the_log() {
     let invocation = tokio::task::block_in_place(|| api.invoke(sample_event(), Duration::from_secs(60)));
     let Invocation::Error { error_type, .. } = invocation else { panic!("a pass without its table must fail") };
     assert_eq!(error_type, "DynamoDB");
+    // The log line is written before the error is posted, but copying the process's output may lag behind.
+    let failed_pass_line = |output: &str| {
+        output
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|line| line["message"].as_str().is_some_and(|m| m.starts_with("reaper pass failed")))
+    };
+    let started = std::time::Instant::now();
+    while failed_pass_line(&lambda.output()).is_none() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let output = lambda.output();
-    let logged = output
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|line| line["message"].as_str().is_some_and(|m| m.starts_with("reaper pass failed")));
-    let logged = logged.unwrap_or_else(|| panic!("no error line for the failed pass:\n{output}"));
+    let logged = failed_pass_line(&output).unwrap_or_else(|| panic!("no error line for the failed pass:\n{output}"));
     assert_eq!(logged["level"], json!("ERROR"));
     assert_eq!(logged["kind"], json!("DynamoDB"), "{logged}");
     assert!(logged["error"].as_str().is_some_and(|e| e.contains("Query")), "the reason is logged: {logged}");

@@ -152,6 +152,7 @@ impl Floor {
                 db_user: naming::temp_username(&self.user_prefix, requester),
                 roles: self.target.roles.clone(),
                 duration_seconds: self.target.default_duration_seconds.unwrap_or(3600),
+                break_glass: false,
             },
             now,
         );

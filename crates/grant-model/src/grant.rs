@@ -107,6 +107,8 @@ pub struct NewGrant {
     pub db_user: String,
     pub roles: Vec<String>,
     pub duration_seconds: u64,
+    /// Granted without an allowed approver, under the target's `allow_break_glass`: flagged for review.
+    pub break_glass: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +136,7 @@ pub struct Grant {
     /// Epoch seconds after which DynamoDB may delete the row; set on entering a terminal state.
     pub purge_at: Option<i64>,
     pub history: Vec<HistoryEntry>,
+    pub break_glass: bool,
 }
 
 impl Grant {
@@ -160,6 +163,7 @@ impl Grant {
             last_error: None,
             purge_at: None,
             history: Vec::new(),
+            break_glass: new.break_glass,
         };
         let actor = grant.requester.clone();
         grant.record(now, None, Status::Pending, &actor, note);
@@ -367,6 +371,7 @@ pub(crate) mod tests {
                 db_user: "jit_alice_abcdefgh".into(),
                 roles: vec!["readonly".into()],
                 duration_seconds: 1800,
+                break_glass: false,
             },
             t(0),
         )

@@ -48,6 +48,9 @@ pub struct GrantItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_at: Option<i64>,
     pub history: Vec<HistoryEntry>,
+    /// SPEC: present and true only on break-glass grants.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
 }
 
 const PENDING_SHARD_PREFIX: &str = "pending-";
@@ -101,6 +104,7 @@ impl From<&Grant> for GrantItem {
             expiry_shard: expiry_shard(&g.grant_id, g.status),
             purge_at: g.purge_at,
             history: g.history.clone(),
+            break_glass: g.break_glass,
         }
     }
 }
@@ -128,6 +132,7 @@ impl From<GrantItem> for Grant {
             last_error: i.last_error,
             purge_at: i.purge_at,
             history: i.history,
+            break_glass: i.break_glass,
         }
     }
 }

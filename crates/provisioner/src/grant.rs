@@ -44,6 +44,7 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
             db_user: db_user.unwrap_or_else(|| naming::temp_username(&config.user_prefix, &req.requester)),
             roles: target.roles.clone(),
             duration_seconds: duration,
+            break_glass: false,
         },
         now_seconds(),
     );

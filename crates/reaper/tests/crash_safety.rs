@@ -25,6 +25,7 @@ async fn abandoned_pending(env: &Env, strategy: Strategy, db_user: &str, roles: 
             db_user: db_user.into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             duration_seconds: 3600,
+            break_glass: false,
         },
         now_seconds() - Duration::seconds(age_seconds),
     );

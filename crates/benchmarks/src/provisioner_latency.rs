@@ -152,6 +152,7 @@ impl Floor {
                 db_user: naming::temp_username(&self.user_prefix, requester),
                 roles: self.target.roles.clone(),
                 duration_seconds: self.target.default_duration_seconds.unwrap_or(3600),
+                user_prefix: "jit_".into(),
                 break_glass: false,
             },
             now,
@@ -194,7 +195,7 @@ impl Floor {
         let dynamo_first = started.elapsed();
         self.admin.batch_execute(&prepared.transaction).await?;
         let before_second = Instant::now();
-        let condition = store::replace_condition(&prepared.pending_grant);
+        let condition = store::replace_condition(&prepared.pending_grant, store::Expect::NoLiveLease);
         let names = store::ATTRIBUTE_ALIASES.iter().map(|(alias, name)| (alias.to_string(), name.to_string()));
         let values = condition.values.into_iter().map(|(name, value)| (name.to_string(), value));
         let (names, values) = (names.collect(), values.collect());

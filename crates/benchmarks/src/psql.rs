@@ -3,7 +3,7 @@
 //! simple query protocol. A plan step of one statement runs in autocommit, which is the same transaction.
 
 use anyhow::{bail, Context, Result};
-use grant_model::naming::quote_literal;
+use grant_model::naming::{self, quote_literal};
 use grant_model::sql::{self, Statement};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,11 +16,12 @@ use test_support::PgCluster;
 pub fn revocation_script(users: &[&str]) -> String {
     let mut script = String::from("\\set ON_ERROR_STOP on\n");
     for user in users {
-        // drop_temp_user's checks: the role exists, and is one of ours.
-        for check in [sql::role_exists(user), sql::memberships(user)] {
+        // drop_temp_user's checks: the role exists, is one of ours, and `retired` is there to receive its objects.
+        let retired = naming::retired_role("jit_");
+        for check in [sql::role_exists(user), sql::memberships(user), sql::role_exists(&retired)] {
             script.push_str(&format!("{};\n", render(&check)));
         }
-        for step in sql::revoke_temp_user(user) {
+        for step in sql::revoke_temp_user(user, &retired) {
             let statements: Vec<String> = step.iter().map(|s| format!("{};\n", render(s))).collect();
             match statements.as_slice() {
                 [one] => script.push_str(one),

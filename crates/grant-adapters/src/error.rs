@@ -15,9 +15,23 @@ pub enum Fault {
     Dynamo { operation: &'static str, message: String },
     #[error("PostgreSQL ({database}): {message}")]
     Postgres { database: String, code: Option<String>, message: String },
-    /// Another invocation is working on the same grant; retrying later will succeed.
-    #[error("{0}")]
-    Busy(String),
+    /// Another invocation is working on the same grant, or it changed meanwhile; retrying later will succeed.
+    #[error("grant {grant_id}: {conflict}; retry")]
+    Conflict { grant_id: String, conflict: Conflict },
+}
+
+/// Why a grant could not be acted on just now. Not the caller's mistake, and not lasting: a function error of
+/// type `Busy`, so the caller (or Lambda's async retry) tries again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("another invocation is provisioning it")]
+    BeingProvisioned,
+    #[error("another invocation is revoking it")]
+    BeingRevoked,
+    #[error("it changed while this invocation worked on it")]
+    ChangedMeanwhile,
+    #[error("the lease on it ran out before the outcome could be recorded")]
+    LeaseLost,
 }
 
 impl Fault {
@@ -44,8 +58,12 @@ impl Fault {
             Fault::S3 { .. } => "S3",
             Fault::Dynamo { .. } => "DynamoDB",
             Fault::Postgres { .. } => "PostgreSQL",
-            Fault::Busy(_) => "Busy",
+            Fault::Conflict { .. } => "Busy",
         }
+    }
+
+    pub fn conflict(grant_id: &str, conflict: Conflict) -> Fault {
+        Fault::Conflict { grant_id: grant_id.to_string(), conflict }
     }
 
     /// The SQLSTATE of a PostgreSQL fault, e.g. `2BP01` for a role that other objects still depend on.

@@ -14,6 +14,6 @@ pub mod tls;
 pub use config_source::ConfigSource;
 pub use error::Fault;
 pub use pg::Connections;
-pub use revoke::Revoker;
+pub use revoke::{Outcome, Revocation, Why};
 pub use settings::Settings;
 pub use store::GrantStore;

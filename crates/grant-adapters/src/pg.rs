@@ -115,6 +115,16 @@ impl Session {
         result.map_err(|e| self.fault(&e))
     }
 
+    /// Rows of two text columns.
+    pub async fn query_pairs(&mut self, statement: &Statement) -> Result<Vec<(String, String)>, Fault> {
+        let result = async {
+            let rows = self.client().query_typed(statement.sql.as_str(), &params(statement)).await?;
+            rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<Vec<_>, _>>()
+        }
+        .await;
+        result.map_err(|e| self.fault(&e))
+    }
+
     /// Runs the statements in one transaction: all or nothing.
     pub async fn transaction(&mut self, statements: &[Statement]) -> Result<(), Fault> {
         let result = async {
@@ -160,6 +170,15 @@ pub async fn query_column(
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = client.query_typed(statement.sql.as_str(), &params(statement)).await?;
     rows.iter().map(|row| row.try_get::<_, String>(0)).collect()
+}
+
+/// The first row, every column as text; None if there is no row.
+pub async fn query_row(
+    client: &impl GenericClient,
+    statement: &Statement,
+) -> Result<Option<Vec<String>>, tokio_postgres::Error> {
+    let rows = client.query_typed(statement.sql.as_str(), &params(statement)).await?;
+    rows.first().map(|row| (0..row.len()).map(|i| row.try_get::<_, String>(i)).collect()).transpose()
 }
 
 fn params(statement: &Statement) -> Vec<(&(dyn ToSql + Sync), Type)> {

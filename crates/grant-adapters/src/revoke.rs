@@ -1,55 +1,120 @@
-//! The one revocation routine, shared by the provisioner's `revoke` and the reaper. Revoking means: the access
-//! the grant gave is gone from the database, and nothing else is. It is idempotent: a missing role is success.
+//! The one revocation operation: claim -> revoke -> record, used by the reaper, the provisioner's `revoke` and
+//! `grantctl revoke`. Revoking means: the access the grant gave is gone from the database, and nothing else is.
+//! It is idempotent: a missing role is success.
+//!
+//! The order is what makes a crash at any line safe. The claim (a lease, written conditionally) comes first, so
+//! no one else acts on the grant and no overlapping grant counts it as keeping a role. The database work comes
+//! next; the outcome is recorded last, under the same lease. A crash before the record leaves the row live with a
+//! lease that runs out, and the next attempt repeats the (idempotent) work.
 
 use crate::config_source::ConfigSource;
-use crate::error::Fault;
+use crate::error::{Conflict, Fault};
 use crate::pg::{self, Connections, Session};
-use crate::store::GrantStore;
+use crate::store::{Expect, GrantStore};
 use grant_model::escalation::roles_to_revoke;
-use grant_model::{sql, Config, ConfigError, Grant, Strategy};
+use grant_model::grant::{now_seconds, Retention, REAPER};
+use grant_model::{naming, sql, Config, ConfigError, Grant, Lease, Purpose, Reap, RevokedBy, Status, Strategy};
 
-/// SQLSTATE undefined_object: the role is already gone.
-const UNDEFINED_OBJECT: &str = "42704";
+/// SQLSTATE duplicate_object: one of our own roles was created concurrently.
+const DUPLICATE_OBJECT: &str = "42710";
 
-pub struct Revoker<'a> {
+/// Why a grant is revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// The reaper: an expired grant, or a `pending` one whose provisioning died.
+    Reap(Reap),
+    /// Someone ended it early (the provisioner's `revoke`, `grantctl revoke`).
+    Manual { actor: String, note: String },
+}
+
+/// What came of one attempt.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The access is gone and the row says so.
+    Done(Grant),
+    /// The database work failed; the failure is recorded on the row, which stays live and is retried.
+    Failed { grant: Grant, fault: Fault },
+    /// Someone else holds the grant, or it changed since it was read: nothing was done.
+    Skipped(Conflict),
+}
+
+pub struct Revocation<'a> {
     pub store: &'a GrantStore,
     pub connections: &'a Connections,
     pub source: &'a ConfigSource,
+    pub retention: Retention,
+    /// Who acts, for lease owners and history: `reaper`, `provisioner`, `grantctl`.
+    pub holder: &'a str,
 }
 
-impl Revoker<'_> {
-    /// Takes away the database access `grant` gave. Does not touch the grant's row: the caller records the
-    /// outcome with its own conditional write.
+impl Revocation<'_> {
+    /// Claims `grant` as read, takes its access away, records the outcome.
+    pub async fn run(&self, config: &Config, grant: &Grant, why: &Why) -> Result<Outcome, Fault> {
+        let lease = Lease::new(Purpose::Revoke, self.holder, &uuid::Uuid::new_v4().to_string(), now_seconds());
+        let only_if_expired = *why == Why::Reap(Reap::Expired);
+        let Some(claimed) = self.store.claim(grant, lease.clone(), only_if_expired).await? else {
+            return Ok(Outcome::Skipped(Conflict::ChangedMeanwhile));
+        };
+        let (outcome, recorded) = match self.revoke_access(config, &claimed).await {
+            Ok(()) => {
+                let done = self.ended(&claimed, why).map_err(|e| Fault::Config(ConfigError(e.message)))?;
+                (None, done)
+            }
+            Err(fault) => {
+                let mut failed = claimed.clone();
+                failed.record_revoke_failure(now_seconds(), &fault.to_string());
+                (Some(fault), failed)
+            }
+        };
+        if !self.store.replace(&claimed, &recorded, Expect::Holding(&lease)).await? {
+            return Err(Fault::conflict(&grant.grant_id, Conflict::LeaseLost));
+        }
+        Ok(match outcome {
+            None => Outcome::Done(recorded),
+            Some(fault) => Outcome::Failed { grant: recorded, fault },
+        })
+    }
+
+    /// The row as it is recorded once the access is gone.
+    fn ended(&self, claimed: &Grant, why: &Why) -> Result<Grant, grant_model::ClientError> {
+        let now = now_seconds();
+        let mut ended = claimed.clone();
+        match why {
+            Why::Reap(Reap::Expired) => ended.revoke(now, &RevokedBy::Expiry, "expired", self.retention)?,
+            Why::Reap(Reap::AbandonedPending) => ended.fail(
+                now,
+                "provisioning did not complete within PENDING_GRACE_SECONDS; whatever it created was removed",
+                REAPER,
+                self.retention,
+            )?,
+            Why::Manual { actor, note } => ended.revoke(now, &RevokedBy::Actor(actor.clone()), note, self.retention)?,
+        }
+        Ok(ended)
+    }
+
+    /// Takes away the database access `grant` gave; does not touch the row. Also what a provisioning that failed
+    /// or died runs, so whatever it may have created is gone.
     pub async fn revoke_access(&self, config: &Config, grant: &Grant) -> Result<(), Fault> {
         let mut session = self.session(config, &grant.database).await?;
-        let outcome = match grant.strategy {
-            Strategy::TempUser => drop_temp_user(&mut session, &grant.db_user, &config.marker_role()).await.map(drop),
+        match grant.strategy {
+            Strategy::TempUser => {
+                let prefix = grant.user_prefix(&config.user_prefix);
+                drop_temp_user(&mut session, &grant.db_user, prefix).await.map(drop)
+            }
             Strategy::RoleEscalation => self.revoke_escalation(&mut session, grant).await,
-        };
-        match outcome {
-            Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => Ok(()),
-            other => other,
         }
     }
 
-    /// Drops a temporary user that no live grant accounts for (a crash left it behind). False if it was gone.
-    pub async fn drop_orphan(&self, config: &Config, database: &str, username: &str) -> Result<bool, Fault> {
+    /// Drops a temporary user of `prefix` that no live grant accounts for (a crash left it behind). False if it
+    /// was gone.
+    pub async fn drop_orphan(&self, config: &Config, database: &str, prefix: &str, user: &str) -> Result<bool, Fault> {
         let mut session = self.session(config, database).await?;
-        match drop_temp_user(&mut session, username, &config.marker_role()).await {
-            Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => Ok(false),
-            other => other,
-        }
-    }
-
-    /// The temporary users in `database` (members of the marker role), live grant or not.
-    pub async fn marked_users(&self, config: &Config, database: &str) -> Result<Vec<String>, Fault> {
-        let mut session = self.session(config, database).await?;
-        session.query_column(&sql::marker_members(&config.marker_role())).await
+        drop_temp_user(&mut session, user, prefix).await
     }
 
     /// The admin session for a configured database. A database no longer in the config is a config fault: its
     /// grants cannot be revoked until it is configured again, and the reaper keeps retrying them.
-    async fn session(&self, config: &Config, database: &str) -> Result<Session, Fault> {
+    pub async fn session(&self, config: &Config, database: &str) -> Result<Session, Fault> {
         let db = config.databases.get(database).ok_or_else(|| {
             Fault::Config(ConfigError(format!(
                 "database {database:?} is not configured, so access in it cannot be revoked"
@@ -58,38 +123,113 @@ impl Revoker<'_> {
         self.connections.session(database, db, self.source).await
     }
 
+    /// Under the user's lock, takes back the roles the user holds that no other grant provides (read strongly
+    /// consistently under the lock), then ends the user's sessions: one that ran `SET ROLE` keeps the role's
+    /// rights until it ends.
     async fn revoke_escalation(&self, session: &mut Session, grant: &Grant) -> Result<(), Fault> {
         let database = session.database().to_string();
         let fault = |e: tokio_postgres::Error| Fault::postgres(&database, &e);
         let tx = session.client().transaction().await.map_err(fault)?;
-        // Under the user's lock, no grant of an overlapping role can commit between this check and the REVOKE.
         pg::execute(&tx, &sql::lock_user(&grant.db_user)).await.map_err(fault)?;
-        let live = self.store.live_grants_for_user(&grant.database, &grant.db_user).await?;
-        let roles = roles_to_revoke(grant, &live);
-        if roles.is_empty() {
-            return tx.commit().await.map_err(fault);
+        if pg::query_column(&tx, &sql::role_exists(&grant.db_user)).await.map_err(fault)?.is_empty() {
+            return Ok(()); // the user is gone, and with it every membership
         }
-        pg::execute(&tx, &sql::revoke_roles(&grant.db_user, &roles)).await.map_err(fault)?;
+        let others = self.store.live_grants_for_user(&grant.database, &grant.db_user).await?;
+        let memberships = pg::query_column(&tx, &sql::memberships(&grant.db_user)).await.map_err(fault)?;
+        let roles = roles_to_revoke(grant, &others, &memberships, now_seconds());
+        if !roles.is_empty() {
+            pg::execute(&tx, &sql::revoke_roles(&grant.db_user, &roles)).await.map_err(fault)?;
+        }
         tx.commit().await.map_err(fault)?;
-        session.execute(&sql::terminate_sessions(&grant.db_user)).await?;
+        if !roles.is_empty() {
+            session.execute(&sql::terminate_sessions(&grant.db_user)).await?;
+        }
         Ok(())
     }
 }
 
-/// Drops a temporary user, after checking it is one of ours: a role outside the marker role is never dropped,
-/// whatever the table says. False if there was nothing to drop.
-async fn drop_temp_user(session: &mut Session, username: &str, marker_role: &str) -> Result<bool, Fault> {
-    if session.query_column(&sql::role_exists(username)).await?.is_empty() {
-        return Ok(false);
+/// Revokes memberships that no grant accounts for (the reconciler): under the user's lock, re-checked against
+/// the live grants read strongly consistently; then ends the user's sessions. Returns the roles revoked.
+pub async fn revoke_unaccounted(
+    store: &GrantStore,
+    session: &mut Session,
+    database: &str,
+    db_user: &str,
+    roles: &[String],
+) -> Result<Vec<String>, Fault> {
+    let name = session.database().to_string();
+    let fault = |e: tokio_postgres::Error| Fault::postgres(&name, &e);
+    let tx = session.client().transaction().await.map_err(fault)?;
+    pg::execute(&tx, &sql::lock_user(db_user)).await.map_err(fault)?;
+    let live = store.live_grants_for_user(database, db_user).await?;
+    let memberships = pg::query_column(&tx, &sql::memberships(db_user)).await.map_err(fault)?;
+    let drift: Vec<String> = roles
+        .iter()
+        .filter(|role| memberships.contains(role) && !live.iter().any(|g| g.accounts_for(role)))
+        .cloned()
+        .collect();
+    if !drift.is_empty() {
+        pg::execute(&tx, &sql::revoke_roles(db_user, &drift)).await.map_err(fault)?;
     }
-    let memberships = session.query_column(&sql::memberships(username)).await?;
-    if !memberships.iter().any(|m| m == marker_role) {
+    tx.commit().await.map_err(fault)?;
+    if !drift.is_empty() {
+        session.execute(&sql::terminate_sessions(db_user)).await?;
+    }
+    Ok(drift)
+}
+
+/// Drops a temporary user, after checking it is one of ours (a member of the marker role of the prefix it was
+/// made under): a role outside it is never dropped, whatever the table says. False if there was nothing to drop.
+async fn drop_temp_user(session: &mut Session, username: &str, prefix: &str) -> Result<bool, Fault> {
+    let marker = naming::marker_role(prefix);
+    let memberships = match session.query_column(&sql::role_exists(username)).await?.is_empty() {
+        true => return Ok(false),
+        false => session.query_column(&sql::memberships(username)).await?,
+    };
+    if !memberships.iter().any(|m| *m == marker) {
         return Err(Fault::Postgres {
             database: session.database().to_string(),
             code: None,
-            message: format!("refusing to drop role {username:?}: it is not a member of {marker_role:?}"),
+            message: format!("refusing to drop role {username:?}: it is not a member of {marker:?}"),
         });
     }
-    session.run_plan(&sql::revoke_temp_user(username)).await?;
+    let retired = naming::retired_role(prefix);
+    ensure_own_role(session, &retired, Join::Admin).await?;
+    session.run_plan(&sql::revoke_temp_user(username, &retired)).await?;
     Ok(true)
+}
+
+/// Whether the admin joins a role of ours it creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    /// `retired`: REASSIGN OWNED to it needs the admin's membership.
+    Admin,
+    /// The marker: its members are taken for temporary users, so the admin must never be one.
+    Nobody,
+}
+
+/// Creates one of this system's NOLOGIN roles (the marker, `retired`) if it is missing.
+pub async fn ensure_own_role(session: &mut Session, role: &str, join: Join) -> Result<(), Fault> {
+    if !session.query_column(&sql::role_exists(role)).await?.is_empty() {
+        return Ok(());
+    }
+    match session.execute(&sql::create_own_role(role)).await {
+        Err(fault) if fault.sqlstate() != Some(DUPLICATE_OBJECT) => return Err(fault),
+        _ => {}
+    }
+    match join {
+        Join::Admin => session.execute(&sql::join_own_role(role)).await,
+        Join::Nobody => Ok(()),
+    }
+}
+
+/// A live grant in `status` may be revoked by hand; others are the caller's mistake.
+pub fn manual_revocable(grant: &Grant) -> Result<(), grant_model::ClientError> {
+    match grant.status {
+        Status::Active | Status::Revoked => Ok(()),
+        Status::Pending | Status::Failed => Err(grant_model::ClientError::invalid_state(format!(
+            "grant {} is {}: there is no access to revoke",
+            grant.grant_id, grant.status
+        ))),
+    }
 }

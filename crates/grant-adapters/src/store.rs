@@ -2,9 +2,9 @@
 //! row is still as it was read (same status, history length and attempt count) and nobody holds a lease on it,
 //! so two Lambdas acting on one grant cannot both succeed.
 //!
-//! A lease (`lease_owner`, `lease_until`: present only while a revocation is under way) is taken before any SQL
-//! that revokes, so two reapers, or a reaper and a manual revoke or extend, never act on one grant at once. A
-//! crashed holder's lease simply runs out.
+//! A lease (`lease_owner`, `lease_until`: present only while an invocation provisions or revokes) is taken before
+//! any SQL that acts, so two reapers, or a reaper and a manual revoke or extend, never act on one grant at once.
+//! A crashed holder's lease simply runs out. The rules of leases are `grant_model::lease`'s.
 
 use crate::error::Fault;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use grant_model::item::{active_shards, pending_shards, GrantItem, EXPIRY_INDEX, REQUESTER_INDEX};
-use grant_model::Grant;
+use grant_model::{Grant, Lease};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
@@ -52,50 +52,23 @@ impl GrantStore {
         conditional("PutItem", result)
     }
 
-    /// Replaces `before` with `after`; false if the row changed since `before` was read or is leased.
-    pub async fn replace(&self, before: &Grant, after: &Grant) -> Result<bool, Fault> {
-        let condition = replace_condition(before);
+    /// Replaces `before` with `after`; false if the row changed since `before` was read, or a lease other than
+    /// the one `expect`ed is live on it.
+    pub async fn replace(&self, before: &Grant, after: &Grant, expect: Expect<'_>) -> Result<bool, Fault> {
+        let condition = replace_condition(before, expect);
         self.put_if(after, &condition.expression, condition.values.into_iter()).await
     }
 
-    /// Takes a lease of `lease_seconds` on a grant as it was read; false if it changed, or another holds a live
-    /// lease, or (with `only_if_expired`) it was extended meanwhile.
-    pub async fn claim(
-        &self,
-        grant: &Grant,
-        owner: &str,
-        lease_seconds: i64,
-        only_if_expired: bool,
-    ) -> Result<bool, Fault> {
-        let now = chrono::Utc::now().timestamp();
-        let mut condition = format!("{UNCHANGED} AND {NO_LIVE_LEASE}");
+    /// Takes `lease` on a grant as it was read; None if it changed, or another holds a live lease, or (with
+    /// `only_if_expired`) it was extended meanwhile. Returns the grant as now written, lease included.
+    pub async fn claim(&self, grant: &Grant, lease: Lease, only_if_expired: bool) -> Result<Option<Grant>, Fault> {
+        let mut condition = replace_condition(grant, Expect::NoLiveLease);
         if only_if_expired {
-            condition.push_str(" AND expires_at_epoch <= :now");
+            condition.expression.push_str(" AND expires_at_epoch <= :now");
         }
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("grant_id", AttributeValue::S(grant.grant_id.clone()))
-            .update_expression("SET lease_owner = :owner, lease_until = :until")
-            .condition_expression(condition)
-            .expression_attribute_values(":owner", AttributeValue::S(owner.into()))
-            .expression_attribute_values(":until", AttributeValue::N((now + lease_seconds).to_string()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
-        for (name, value) in unchanged_values(grant) {
-            request = request.expression_attribute_values(name, value);
-        }
-        for (alias, name) in ATTRIBUTE_ALIASES {
-            request = request.expression_attribute_names(alias, name);
-        }
-        conditional("UpdateItem", request.send().await)
-    }
-
-    /// Records the outcome of claimed work, which also ends the lease; false if the lease was lost meanwhile.
-    pub async fn replace_claimed(&self, before: &Grant, after: &Grant, owner: &str) -> Result<bool, Fault> {
-        let condition = format!("{UNCHANGED} AND lease_owner = :owner");
-        let owner = AttributeValue::S(owner.into());
-        self.put_if(after, &condition, unchanged_values(before).chain([(":owner", owner)])).await
+        let claimed = grant.leased(lease);
+        let written = self.put_if(&claimed, &condition.expression, condition.values.into_iter()).await?;
+        Ok(written.then_some(claimed))
     }
 
     async fn put_if(
@@ -132,9 +105,16 @@ impl GrantStore {
         output.item.map(from_item).transpose()
     }
 
-    /// The live (pending or active) grants for one database user, from the sparse expiry index: its size follows
-    /// what is live, not the table's history.
+    /// The live (pending or active) grants for one database user: found through the sparse expiry index (its size
+    /// follows what is live, not the table's history), then each read again strongly consistently, because the
+    /// index lags the table and a decision to keep or revoke a role must not rest on a stale status or lease.
     pub async fn live_grants_for_user(&self, database: &str, db_user: &str) -> Result<Vec<Grant>, Fault> {
+        let candidates = self.indexed_grants_for_user(database, db_user).await?;
+        let fresh = futures::future::try_join_all(candidates.iter().map(|g| self.get(&g.grant_id))).await?;
+        Ok(fresh.into_iter().flatten().filter(|g| g.status.is_live()).collect())
+    }
+
+    async fn indexed_grants_for_user(&self, database: &str, db_user: &str) -> Result<Vec<Grant>, Fault> {
         collect_all(active_shards().chain(pending_shards()).map(|shard| {
             self.expiry_query(shard)
                 .filter_expression("#database = :database AND db_user = :db_user")
@@ -150,21 +130,34 @@ impl GrantStore {
         collect_all(active_shards().chain(pending_shards()).map(|shard| self.expiry_query(shard))).await
     }
 
-    /// Active grants with `expires_at_epoch <= now`, oldest first.
-    pub async fn expired_active(&self, now_epoch: i64) -> Result<Vec<Grant>, Fault> {
-        let mut grants = collect_all(active_shards().map(|shard| {
-            self.client
-                .query()
-                .table_name(&self.table)
-                .index_name(EXPIRY_INDEX)
-                .key_condition_expression("expiry_shard = :shard AND expires_at_epoch <= :now")
-                .expression_attribute_values(":shard", AttributeValue::S(shard))
-                .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
-                .scan_index_forward(true)
-        }))
-        .await?;
-        grants.sort_by_key(|g| g.expires_at);
-        Ok(grants)
+    /// Active grants with `expires_at_epoch <= now`, a page at a time (at most `page_size` items read per
+    /// partition and call), so a backlog is never read into memory whole. First attempts and due retries are
+    /// separate reads: a grant whose revocations keep failing waits behind every first attempt.
+    pub fn expired_active(&self, now_epoch: i64, attempts: Attempts, page_size: i32) -> ExpiredPages {
+        let partitions = active_shards()
+            .map(|shard| {
+                let query = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(EXPIRY_INDEX)
+                    .key_condition_expression("expiry_shard = :shard AND expires_at_epoch <= :now")
+                    .expression_attribute_values(":shard", AttributeValue::S(shard))
+                    .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
+                    .expression_attribute_names("#attempts", "revoke_attempts")
+                    .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                    .scan_index_forward(true)
+                    .limit(page_size);
+                let query = match attempts {
+                    Attempts::First => query.filter_expression("#attempts = :zero"),
+                    Attempts::DueRetries => query.filter_expression(
+                        "#attempts > :zero AND (attribute_not_exists(next_attempt_at) OR next_attempt_at <= :now)",
+                    ),
+                };
+                Partition { query, start: None, done: false }
+            })
+            .collect();
+        ExpiredPages { partitions }
     }
 
     /// Every pending grant: provisionings in flight, or crashed ones for the reaper to clean up.
@@ -245,13 +238,69 @@ pub struct Condition {
     pub values: Vec<(&'static str, AttributeValue)>,
 }
 
-/// What [`GrantStore::replace`] writes under: the row is as `before` and nobody holds a live lease. Public for
-/// code that must issue the very same write itself (the benchmarks' floor).
-pub fn replace_condition(before: &Grant) -> Condition {
-    let now = AttributeValue::N(chrono::Utc::now().timestamp().to_string());
-    Condition {
-        expression: format!("{UNCHANGED} AND {NO_LIVE_LEASE}"),
-        values: unchanged_values(before).chain([(":now", now)]).collect(),
+/// Which lease a write expects on the row.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect<'a> {
+    /// Nobody holds a live lease (a dead holder's lease may be there: it is overwritten).
+    NoLiveLease,
+    /// This invocation's own lease: the write records the outcome of work done under it.
+    Holding(&'a Lease),
+}
+
+/// Which expired grants a read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempts {
+    /// Never tried: revoked first, so failing grants cannot starve them.
+    First,
+    /// Tried and failed, and their backoff has run out.
+    DueRetries,
+}
+
+/// The pages of an expired-grants read, one partition after the other.
+pub struct ExpiredPages {
+    partitions: Vec<Partition>,
+}
+
+struct Partition {
+    query: QueryFluentBuilder,
+    start: Option<Item>,
+    done: bool,
+}
+
+impl ExpiredPages {
+    /// The next page of grants (possibly empty, when a page held only filtered rows); None when every partition
+    /// is read. Rows that do not decode are logged and skipped.
+    pub async fn next(&mut self) -> Option<Result<Vec<Grant>, Fault>> {
+        self.partitions.retain(|p| !p.done);
+        let partition = self.partitions.last_mut()?;
+        let sent = partition.query.clone().set_exclusive_start_key(partition.start.take()).send().await;
+        Some(match sent {
+            Ok(page) => {
+                partition.start = page.last_evaluated_key;
+                partition.done = partition.start.is_none();
+                Ok(decode_all(page.items.unwrap_or_default()))
+            }
+            Err(e) => Err(Fault::dynamo("Query", e)),
+        })
+    }
+}
+
+/// What [`GrantStore::replace`] writes under: the row is as `before` and the lease on it is as `expect`ed.
+/// Public for code that must issue the very same write itself (the benchmarks' floor).
+pub fn replace_condition(before: &Grant, expect: Expect<'_>) -> Condition {
+    let unchanged = unchanged_values(before);
+    match expect {
+        Expect::NoLiveLease => {
+            let now = AttributeValue::N(chrono::Utc::now().timestamp().to_string());
+            Condition {
+                expression: format!("{UNCHANGED} AND {NO_LIVE_LEASE}"),
+                values: unchanged.chain([(":now", now)]).collect(),
+            }
+        }
+        Expect::Holding(lease) => Condition {
+            expression: format!("{UNCHANGED} AND lease_owner = :owner"),
+            values: unchanged.chain([(":owner", AttributeValue::S(lease.owner().into()))]).collect(),
+        },
     }
 }
 
@@ -291,29 +340,34 @@ async fn collect(query: QueryFluentBuilder) -> Result<Vec<Grant>, Fault> {
     collect_at_most(query, usize::MAX).await
 }
 
-/// The first `max` items of a query, reading no further pages than that needs. An item that does not decode (a
-/// row edited by hand) is logged and left out, so that one bad row cannot stop every reaper pass.
+/// The first `max` items of a query, reading no further pages than that needs.
 async fn collect_at_most(query: QueryFluentBuilder, max: usize) -> Result<Vec<Grant>, Fault> {
     let mut grants = Vec::new();
     let mut pages = query.into_paginator().send();
     while grants.len() < max {
         let Some(page) = pages.next().await else { break };
         let page = page.map_err(|e| Fault::dynamo("Query", e))?;
-        for item in page.items.unwrap_or_default() {
-            if grants.len() == max {
-                break;
-            }
-            let grant_id = match item.get("grant_id") {
-                Some(AttributeValue::S(id)) => id.clone(),
-                _ => "(none)".to_string(),
-            };
-            match from_item(item) {
-                Ok(grant) => grants.push(grant),
-                Err(fault) => tracing::error!(grant_id, error = %fault, "skipped a grant row that does not decode"),
-            }
-        }
+        let room = max - grants.len();
+        grants.extend(decode_all(page.items.unwrap_or_default().into_iter().take(room).collect()));
     }
     Ok(grants)
+}
+
+/// The grants of a page. An item that does not decode (a row edited by hand) is logged and left out, so that one
+/// bad row cannot stop every reaper pass.
+fn decode_all(items: Vec<Item>) -> Vec<Grant> {
+    let mut grants = Vec::with_capacity(items.len());
+    for item in items {
+        let grant_id = match item.get("grant_id") {
+            Some(AttributeValue::S(id)) => id.clone(),
+            _ => "(none)".to_string(),
+        };
+        match from_item(item) {
+            Ok(grant) => grants.push(grant),
+            Err(fault) => tracing::error!(grant_id, error = %fault, "skipped a grant row that does not decode"),
+        }
+    }
+    grants
 }
 
 pub fn to_item(grant: &Grant) -> Result<Item, Fault> {

@@ -2,6 +2,7 @@
 //! field is an error, because a misspelt `max_duration_seconds` silently ignored would widen access.
 
 use crate::error::ConfigError;
+use crate::grant::ExtensionLimits;
 use crate::naming;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,11 @@ use std::fmt;
 pub const MIN_DURATION_SECONDS: u64 = 60;
 /// Used when a target names no default duration (capped by its maximum).
 pub const FALLBACK_DEFAULT_DURATION_SECONDS: u64 = 3600;
+/// `max_extensions` when a target names none (SPEC).
+pub const DEFAULT_MAX_EXTENSIONS: u32 = 10;
+/// The most `max_extensions` may be: every extension is a history entry, and an item must stay far below
+/// DynamoDB's 400 KB whatever the config says.
+pub const MAX_EXTENSIONS_LIMIT: u32 = 50;
 /// Longest allowed `user_prefix`: leaves room for the requester's part and the random suffix in 63 bytes.
 pub const MAX_USER_PREFIX_BYTES: usize = 20;
 
@@ -91,6 +97,11 @@ pub struct TargetConfig {
     pub max_duration_seconds: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_limit: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_extensions: Option<u32>,
+    /// Counted from `created_at`; 4 x `max_duration_seconds` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total_seconds: Option<u64>,
 }
 
 impl Config {
@@ -103,7 +114,7 @@ impl Config {
 
     /// The NOLOGIN role every temporary user is a member of, so orphans can be found from inside the database.
     pub fn marker_role(&self) -> String {
-        format!("{}managed", self.user_prefix)
+        naming::marker_role(&self.user_prefix)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -150,6 +161,12 @@ impl TargetConfig {
                 ));
             }
         }
+        if self.max_extensions.is_some_and(|n| n > MAX_EXTENSIONS_LIMIT) {
+            return Err(format!("max_extensions must be at most {MAX_EXTENSIONS_LIMIT}"));
+        }
+        if self.max_total_seconds.is_some_and(|total| total < self.max_duration_seconds) {
+            return Err("max_total_seconds must be at least max_duration_seconds".into());
+        }
         if self.connection_limit.is_some_and(|limit| limit < 1) {
             return Err("connection_limit must be at least 1".into());
         }
@@ -159,6 +176,13 @@ impl TargetConfig {
             return Err("statements and connection_limit are only allowed for temp_user targets".into());
         }
         Ok(())
+    }
+
+    pub fn extension_limits(&self) -> ExtensionLimits {
+        ExtensionLimits {
+            max_extensions: self.max_extensions.unwrap_or(DEFAULT_MAX_EXTENSIONS),
+            max_total_seconds: self.max_total_seconds.unwrap_or(self.max_duration_seconds.saturating_mul(4)),
+        }
     }
 
     pub fn default_duration_seconds(&self) -> u64 {

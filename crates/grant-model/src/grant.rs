@@ -3,7 +3,9 @@
 //! `status`. Time is passed in (whole seconds), so the rules are testable and rows compare exactly.
 
 use crate::config::Strategy;
-use crate::error::ClientError;
+use crate::error::{ClientError, ErrorCode};
+use crate::lease::Lease;
+use crate::naming;
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,9 +16,14 @@ const MAX_ERROR_LEN: usize = 1000;
 /// The actor named in history for transitions the provisioner and the reaper make on their own.
 pub const PROVISIONER: &str = "provisioner";
 pub const REAPER: &str = "reaper";
-/// How long a claim on a grant lasts: longer than a revocation takes (admin statements time out after 20 s),
-/// short enough that a crashed holder delays the next attempt by one reaper run at most.
-pub const REVOCATION_LEASE_SECONDS: i64 = 120;
+pub use crate::lease::REVOCATION_LEASE_SECONDS;
+/// How often a failed provisioning may be retried with the same `request_id`: each retry appends two history
+/// entries, and the item must stay far below DynamoDB's 400 KB whatever a caller does.
+pub const MAX_PROVISIONING_ATTEMPTS: usize = 5;
+/// Backoff after failed revocations: the first retry after one minute, doubling, at most every 30 minutes.
+/// The reaper never gives up; it only stops a failing grant from starving the others.
+const RETRY_BASE_SECONDS: i64 = 60;
+const RETRY_MAX_SECONDS: i64 = 30 * 60;
 /// A live grant expired longer ago than this is overdue: the reaper is failing or falling behind.
 pub const OVERDUE_AFTER_SECONDS: i64 = 15 * 60;
 
@@ -93,6 +100,14 @@ pub struct Retention {
     pub days: u32,
 }
 
+/// How far a grant may be extended (the target's `max_extensions` and `max_total_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtensionLimits {
+    pub max_extensions: u32,
+    /// Counted from `created_at`.
+    pub max_total_seconds: u64,
+}
+
 /// What a new grant is for, once the request has been checked against config and policy.
 #[derive(Debug, Clone)]
 pub struct NewGrant {
@@ -106,6 +121,8 @@ pub struct NewGrant {
     pub strategy: Strategy,
     pub db_user: String,
     pub roles: Vec<String>,
+    /// The config's `user_prefix` at grant time: revocation finds the marker and `retired` roles from it.
+    pub user_prefix: String,
     pub duration_seconds: u64,
     /// Granted without an allowed approver, under the target's `allow_break_glass`: flagged for review.
     pub break_glass: bool,
@@ -137,6 +154,13 @@ pub struct Grant {
     pub purge_at: Option<i64>,
     pub history: Vec<HistoryEntry>,
     pub break_glass: bool,
+    /// The config's `user_prefix` when the grant was made. Revocation follows it, never today's config. None
+    /// only on rows written before it was recorded.
+    pub user_prefix: Option<String>,
+    /// Who is provisioning or revoking this grant right now, if anyone.
+    pub lease: Option<Lease>,
+    /// After a failed revocation: the reaper tries again no earlier than this (epoch seconds).
+    pub next_attempt_at: Option<i64>,
 }
 
 impl Grant {
@@ -164,6 +188,9 @@ impl Grant {
             purge_at: None,
             history: Vec::new(),
             break_glass: new.break_glass,
+            user_prefix: Some(new.user_prefix),
+            lease: None,
+            next_attempt_at: None,
         };
         let actor = grant.requester.clone();
         grant.record(now, None, Status::Pending, &actor, note);
@@ -199,6 +226,13 @@ impl Grant {
     /// caller gets the whole duration it asked for.
     pub fn retry(&mut self, now: DateTime<Utc>, duration_seconds: u64) -> Result<(), ClientError> {
         self.expect(Status::Failed, "retry")?;
+        let attempts = self.history.iter().filter(|h| h.to == Status::Failed).count();
+        if attempts >= MAX_PROVISIONING_ATTEMPTS {
+            return Err(ClientError::invalid_state(format!(
+                "grant {} failed {attempts} times; use a new request_id",
+                self.grant_id
+            )));
+        }
         self.expires_at = now + seconds(duration_seconds);
         self.purge_at = None;
         let actor = self.requester.clone();
@@ -228,6 +262,7 @@ impl Grant {
         &mut self,
         now: DateTime<Utc>,
         duration_seconds: u64,
+        limits: ExtensionLimits,
         actor: &str,
         reason: &str,
     ) -> Result<(), ClientError> {
@@ -239,8 +274,31 @@ impl Grant {
                 format_time(self.expires_at)
             )));
         }
+        if self.lease.as_ref().is_some_and(|lease| lease.is_live(now)) {
+            return Err(ClientError::invalid_state(format!("grant {} is being revoked", self.grant_id)));
+        }
+        let extensions = self.extensions();
+        if extensions >= limits.max_extensions {
+            return Err(ClientError::new(
+                ErrorCode::PolicyViolation,
+                format!("grant {} was extended {extensions} times, the target's max_extensions", self.grant_id),
+            ));
+        }
+        let new_end = now + seconds(duration_seconds);
+        let total = (new_end - self.created_at).num_seconds();
+        if total > i64::try_from(limits.max_total_seconds).unwrap_or(i64::MAX) {
+            return Err(ClientError::new(
+                ErrorCode::PolicyViolation,
+                format!(
+                    "extending to {} would make the grant last {total}s from its creation, over the target's \
+                     max_total_seconds {}",
+                    format_time(new_end),
+                    limits.max_total_seconds
+                ),
+            ));
+        }
         let previous = self.expires_at;
-        self.expires_at = now + seconds(duration_seconds);
+        self.expires_at = new_end;
         let note = format!("extended from {} to {}: {reason}", format_time(previous), format_time(self.expires_at));
         self.transition(now, Status::Active, actor, note);
         Ok(())
@@ -250,8 +308,11 @@ impl Grant {
     /// grant older than the grace period belongs to a provisioner that crashed (a Lambda runs 15 minutes at
     /// most) and is cleaned up. A young pending grant is still being provisioned and is left alone.
     pub fn reap(&self, now: DateTime<Utc>, pending_grace: Duration) -> Option<Reap> {
+        if self.lease.as_ref().is_some_and(|lease| lease.is_live(now)) {
+            return None;
+        }
         match self.status {
-            Status::Active if self.is_expired(now) => Some(Reap::Expired),
+            Status::Active if self.is_expired(now) && self.due(now) => Some(Reap::Expired),
             Status::Pending if self.pending_since() <= now - pending_grace => Some(Reap::AbandonedPending),
             _ => None,
         }
@@ -267,10 +328,64 @@ impl Grant {
         self.history.iter().rev().find(|h| h.to == Status::Pending).map_or(self.created_at, |h| h.at)
     }
 
-    /// A revocation attempt failed; the grant stays live and is retried.
-    pub fn record_revoke_failure(&mut self, error: &str) {
+    /// A revocation attempt failed; the grant stays live and is retried after a backoff that grows with the
+    /// failures (never given up). The lease ends with this record.
+    pub fn record_revoke_failure(&mut self, now: DateTime<Utc>, error: &str) {
         self.revoke_attempts += 1;
         self.last_error = Some(truncate(error));
+        let exponent = self.revoke_attempts.saturating_sub(1).min(16);
+        let backoff = RETRY_BASE_SECONDS.saturating_mul(1 << exponent).min(RETRY_MAX_SECONDS);
+        self.next_attempt_at = Some(now.timestamp() + backoff);
+        self.lease = None;
+    }
+
+    /// Whether the reaper may try to revoke this grant now: a grant whose revocations keep failing waits its
+    /// backoff out, so it does not starve the first attempts of others.
+    pub fn due(&self, now: DateTime<Utc>) -> bool {
+        self.next_attempt_at.is_none_or(|at| at <= now.timestamp())
+    }
+
+    /// Whether this grant, for as long as it lasts, keeps `role` for its user: only an active, unexpired grant
+    /// that nobody is revoking. An expired one is about to go, a leased one is being taken away, a pending one
+    /// may never come to be: none of them is a reason for another grant's revocation to leave the role.
+    pub fn provides(&self, role: &str, now: DateTime<Utc>) -> bool {
+        self.status == Status::Active
+            && !self.is_expired(now)
+            && !self.lease.as_ref().is_some_and(|lease| lease.is_live(now))
+            && self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether this grant may have put `role` on its user and not yet taken it back: any live grant, expired or
+    /// not. A membership so accounted for is ours (the reconciler leaves it to the grant's revocation).
+    pub fn accounts_for(&self, role: &str) -> bool {
+        self.status.is_live() && self.roles.iter().any(|r| r == role)
+    }
+
+    /// How many times `extend` succeeded.
+    pub fn extensions(&self) -> u32 {
+        let count = self.history.iter().filter(|h| h.from == Some(Status::Active) && h.to == Status::Active).count();
+        u32::try_from(count).unwrap_or(u32::MAX)
+    }
+
+    /// The `user_prefix` this grant was made under; `current` (today's config) only for rows from before it was
+    /// recorded.
+    pub fn user_prefix<'a>(&'a self, current: &'a str) -> &'a str {
+        self.user_prefix.as_deref().unwrap_or(current)
+    }
+
+    /// The NOLOGIN role every temporary user of this grant's prefix is a member of.
+    pub fn marker_role(&self, current_prefix: &str) -> String {
+        naming::marker_role(self.user_prefix(current_prefix))
+    }
+
+    /// The NOLOGIN role, holding no privileges, that receives what a revoked temporary user owned.
+    pub fn retired_role(&self, current_prefix: &str) -> String {
+        naming::retired_role(self.user_prefix(current_prefix))
+    }
+
+    /// This grant with `lease` held on it (what a claim writes).
+    pub fn leased(&self, lease: Lease) -> Grant {
+        Grant { lease: Some(lease), ..self.clone() }
     }
 
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
@@ -296,9 +411,12 @@ impl Grant {
         }
     }
 
+    /// Every transition ends the lease it was made under: the outcome is recorded, the work is done.
     fn transition(&mut self, now: DateTime<Utc>, to: Status, actor: &str, note: String) {
         let from = self.status;
         self.status = to;
+        self.lease = None;
+        self.next_attempt_at = None;
         self.record(now, Some(from), to, actor, note);
     }
 
@@ -370,6 +488,7 @@ pub(crate) mod tests {
                 strategy,
                 db_user: "jit_alice_abcdefgh".into(),
                 roles: vec!["readonly".into()],
+                user_prefix: "jit_".into(),
                 duration_seconds: 1800,
                 break_glass: false,
             },
@@ -378,13 +497,14 @@ pub(crate) mod tests {
     }
 
     const KEEP: Retention = Retention { days: 365 };
+    pub(crate) const LIMITS: ExtensionLimits = ExtensionLimits { max_extensions: 10, max_total_seconds: 7200 };
 
     #[test]
     fn happy_life() {
         let mut g = sample(Strategy::TempUser);
         assert_eq!((g.status, g.expires_at), (Status::Pending, t(1800)));
         g.activate(t(1)).unwrap();
-        g.extend(t(100), 3600, "alice@example.com", "more time").unwrap();
+        g.extend(t(100), 3600, LIMITS, "alice@example.com", "more time").unwrap();
         assert_eq!(g.expires_at, t(3700));
         g.revoke(t(200), &RevokedBy::Actor("bob".into()), "done", KEEP).unwrap();
         assert_eq!(g.status, Status::Revoked);
@@ -434,13 +554,69 @@ pub(crate) mod tests {
     fn illegal_transitions_are_invalid_state() {
         let mut g = sample(Strategy::RoleEscalation);
         assert!(g.revoke(t(1), &RevokedBy::Expiry, "", KEEP).is_err());
-        assert!(g.extend(t(1), 60, "a", "r").is_err());
+        assert!(g.extend(t(1), 60, LIMITS, "a", "r").is_err());
         assert!(g.retry(t(1), 60).is_err());
         g.activate(t(1)).unwrap();
         assert!(g.activate(t(2)).is_err());
         assert!(g.fail(t(2), "x", PROVISIONER, KEEP).is_err());
-        let err = g.extend(t(1800), 60, "a", "r").unwrap_err();
+        let err = g.extend(t(1800), 60, LIMITS, "a", "r").unwrap_err();
         assert!(err.message.contains("expired"), "{err:?}");
         assert_eq!(g.history.len(), 2, "refused transitions leave no trace");
+    }
+
+    #[test]
+    fn extensions_are_bounded_in_count_and_total() {
+        let mut g = sample(Strategy::TempUser);
+        g.activate(t(1)).unwrap();
+        let limits = ExtensionLimits { max_extensions: 3, max_total_seconds: 100_000 };
+        for i in 0..3 {
+            g.extend(t(10 + i), 600, limits, "a", "r").unwrap();
+        }
+        let before = g.clone();
+        let err = g.extend(t(20), 600, limits, "a", "r").unwrap_err();
+        assert_eq!(err.code, ErrorCode::PolicyViolation);
+        assert_eq!(g, before, "a refused extend changes nothing");
+        let total = ExtensionLimits { max_extensions: 10, max_total_seconds: 3600 };
+        assert!(g.extend(t(30), 3570, total, "a", "r").is_ok());
+        assert_eq!(g.extend(t(40), 3570, total, "a", "r").unwrap_err().code, ErrorCode::PolicyViolation);
+    }
+
+    #[test]
+    fn failed_provisioning_is_retried_a_bounded_number_of_times() {
+        let mut g = sample(Strategy::TempUser);
+        for i in 0..MAX_PROVISIONING_ATTEMPTS as i64 {
+            g.fail(t(i * 10), "down", PROVISIONER, KEEP).unwrap();
+            if i + 1 < MAX_PROVISIONING_ATTEMPTS as i64 {
+                g.retry(t(i * 10 + 5), 600).unwrap();
+            }
+        }
+        assert_eq!(g.retry(t(1000), 600).unwrap_err().code, ErrorCode::InvalidState);
+    }
+
+    #[test]
+    fn only_active_unexpired_unleased_grants_provide() {
+        use crate::lease::{Lease, Purpose};
+        let mut g = sample(Strategy::RoleEscalation);
+        assert!(!g.provides("readonly", t(1)) && g.accounts_for("readonly"), "pending");
+        g.activate(t(1)).unwrap();
+        assert!(g.provides("readonly", t(2)) && !g.provides("dba", t(2)));
+        assert!(!g.provides("readonly", t(1800)), "expired");
+        assert!(g.accounts_for("readonly"));
+        let leased = g.leased(Lease::new(Purpose::Revoke, "reaper", "x", t(2)));
+        assert!(!leased.provides("readonly", t(3)), "being revoked");
+        assert!(leased.provides("readonly", t(2 + REVOCATION_LEASE_SECONDS + 1)), "a dead holder's lease");
+    }
+
+    #[test]
+    fn failed_revocations_back_off_and_never_give_up() {
+        let mut g = sample(Strategy::TempUser);
+        g.activate(t(1)).unwrap();
+        g.record_revoke_failure(t(100), "timeout");
+        assert!(!g.due(t(159)) && g.due(t(160)));
+        for _ in 0..20 {
+            g.record_revoke_failure(t(100), "timeout");
+        }
+        assert_eq!(g.next_attempt_at, Some(t(100).timestamp() + RETRY_MAX_SECONDS));
+        assert_eq!(g.reap(t(99_999), Duration::seconds(900)), Some(Reap::Expired));
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::config::Strategy;
 use crate::grant::{Grant, HistoryEntry, Status};
+use crate::lease::Lease;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,17 @@ pub struct GrantItem {
     /// SPEC: present and true only on break-glass grants.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub break_glass: bool,
+    /// Contract note: the `user_prefix` the grant was made under (revocation follows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_prefix: Option<String>,
+    /// Contract note: present only while an invocation provisions or revokes the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<i64>,
+    /// Contract note: after a failed revocation, the reaper's next attempt is no earlier than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<i64>,
 }
 
 const PENDING_SHARD_PREFIX: &str = "pending-";
@@ -105,6 +117,10 @@ impl From<&Grant> for GrantItem {
             purge_at: g.purge_at,
             history: g.history.clone(),
             break_glass: g.break_glass,
+            user_prefix: g.user_prefix.clone(),
+            lease_owner: g.lease.as_ref().map(|l| l.owner().to_string()),
+            lease_until: g.lease.as_ref().map(Lease::until),
+            next_attempt_at: g.next_attempt_at,
         }
     }
 }
@@ -133,6 +149,12 @@ impl From<GrantItem> for Grant {
             purge_at: i.purge_at,
             history: i.history,
             break_glass: i.break_glass,
+            user_prefix: i.user_prefix,
+            lease: match (i.lease_owner, i.lease_until) {
+                (Some(owner), Some(until)) => Some(Lease::from_parts(owner, until)),
+                _ => None,
+            },
+            next_attempt_at: i.next_attempt_at,
         }
     }
 }
@@ -198,6 +220,7 @@ mod tests {
             "revoke_attempts",
             "expiry_shard",
             "history",
+            "user_prefix",
         ]
         .map(String::from)
         .into();

@@ -7,6 +7,7 @@ pub mod error;
 pub mod escalation;
 pub mod grant;
 pub mod item;
+pub mod lease;
 pub mod naming;
 pub mod policy;
 pub mod request;
@@ -17,6 +18,7 @@ pub mod sql;
 
 pub use config::{AdminCredentials, Config, DatabaseConfig, SslMode, Strategy, TargetConfig};
 pub use error::{ClientError, ConfigError, ErrorCode};
-pub use grant::{Grant, HistoryEntry, Reap, RevokedBy, Status};
+pub use grant::{ExtensionLimits, Grant, HistoryEntry, Reap, RevokedBy, Status};
+pub use lease::{Lease, Purpose};
 pub use request::Request;
 pub use secret::Password;

@@ -49,6 +49,18 @@ pub fn temp_username(prefix: &str, requester: &str) -> String {
     format!("{prefix}{readable}_{}", random_suffix())
 }
 
+/// The NOLOGIN role every temporary user made under `prefix` is a member of, so the reaper can find orphans
+/// from inside the database.
+pub fn marker_role(prefix: &str) -> String {
+    format!("{prefix}managed")
+}
+
+/// The NOLOGIN role, holding no privileges, that receives the objects of revoked temporary users: a view or a
+/// SECURITY DEFINER function left behind then runs with no privileges at all.
+pub fn retired_role(prefix: &str) -> String {
+    format!("{prefix}retired")
+}
+
 /// The existing database user a `role_escalation` grant is for, when the request names none: the email's
 /// local part, `-` as `_`, lowercased (`alice-b@example.com` -> `alice_b`).
 pub fn escalation_db_user(requester: &str) -> String {

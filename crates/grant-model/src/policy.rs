@@ -63,6 +63,8 @@ mod tests {
             default_duration_seconds: default,
             max_duration_seconds: max,
             connection_limit: None,
+            max_extensions: None,
+            max_total_seconds: None,
         }
     }
 

@@ -57,9 +57,16 @@ pub fn create_temp_user(user: &TempUser) -> Vec<Statement> {
     statements
 }
 
-/// Creates the marker role; the adapter treats "already exists" (42710) as success.
-pub fn create_marker_role(marker_role: &str) -> Statement {
-    Statement::new(format!("CREATE ROLE {} NOLOGIN", quote_ident(marker_role)))
+/// Creates one of this system's own NOLOGIN roles (the marker, `retired`); the adapter treats "already exists"
+/// (42710) as success.
+pub fn create_own_role(role: &str) -> Statement {
+    Statement::new(format!("CREATE ROLE {} NOLOGIN", quote_ident(role)))
+}
+
+/// The admin must be a member of `retired` to reassign objects to it (REASSIGN OWNED needs both roles).
+/// Granting a membership the admin has already is a notice, not an error.
+pub fn join_own_role(role: &str) -> Statement {
+    Statement::new(format!("GRANT {} TO CURRENT_USER", quote_ident(role)))
 }
 
 /// A retried grant gets a fresh password: a new verifier replaces the old one.
@@ -110,20 +117,57 @@ pub fn marker_members(marker_role: &str) -> Statement {
 }
 
 /// Revoking a temporary user: login off (committed first, so no new session can start), live sessions
-/// terminated, owned objects reassigned to the admin and the rest dropped, then the role itself.
-pub fn revoke_temp_user(username: &str) -> Plan {
+/// terminated, owned objects reassigned to `retired` (never to the admin: a SECURITY DEFINER function or a view
+/// the user left behind would then run with the admin's rights), its privileges and default privileges dropped,
+/// then the role itself.
+pub fn revoke_temp_user(username: &str, retired_role: &str) -> Plan {
     let name = quote_ident(username);
+    let retired = quote_ident(retired_role);
     vec![
         vec![Statement::new(format!("ALTER ROLE {name} NOLOGIN"))],
         vec![terminate_sessions(username)],
         vec![
             // A non-superuser admin needs the role's privileges to reassign what it owns.
             Statement::new(format!("GRANT {name} TO CURRENT_USER")),
-            Statement::new(format!("REASSIGN OWNED BY {name} TO CURRENT_USER")),
+            Statement::new(format!("REASSIGN OWNED BY {name} TO {retired}")),
             Statement::new(format!("DROP OWNED BY {name}")),
             Statement::new(format!("DROP ROLE IF EXISTS {name}")),
         ],
     ]
+}
+
+/// One row of text columns `can_login, superuser, has_members, is_admin, is_temporary_user` (`true`/`false`) for
+/// the user an escalation names; no row if it does not exist.
+pub fn user_facts(db_user: &str, marker_role: &str) -> Statement {
+    Statement::query(
+        "SELECT r.rolcanlogin::text, r.rolsuper::text, \
+         EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid)::text, \
+         (r.rolname = current_user)::text, \
+         EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles k ON k.oid = m.roleid \
+                 WHERE m.member = r.oid AND k.rolname = $2)::text \
+         FROM pg_roles r WHERE r.rolname = $1",
+        &[db_user, marker_role],
+    )
+}
+
+/// Rows `(member, role)`: memberships in `roles` that the admin (the current user) granted, except those of
+/// members of a marker role (temporary users are the orphan sweep's). For the reconciler. Both lists travel as
+/// JSON arrays of names.
+pub fn admin_granted_memberships(roles: &[String], marker_roles: &[String]) -> Statement {
+    Statement {
+        sql: "SELECT u.rolname, r.rolname FROM pg_auth_members m \
+              JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
+              WHERE m.grantor = (SELECT oid FROM pg_roles WHERE rolname = current_user) \
+              AND r.rolname IN (SELECT json_array_elements_text($1::json)) \
+              AND NOT EXISTS (SELECT 1 FROM pg_auth_members k JOIN pg_roles mk ON mk.oid = k.roleid \
+                              WHERE k.member = u.oid AND mk.rolname IN (SELECT json_array_elements_text($2::json)))"
+            .to_string(),
+        params: vec![json_list(roles), json_list(marker_roles)],
+    }
+}
+
+fn json_list(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_else(|_| "[]".to_string())
 }
 
 /// Takes memberships back. Run under `lock_user`, after checking which roles no other live grant provides.
@@ -171,8 +215,10 @@ mod tests {
 
     #[test]
     fn revocation_disables_login_before_anything_else() {
-        let plan = revoke_temp_user("u");
+        let plan = revoke_temp_user("u", "jit_retired");
         assert_eq!(plan[0][0].sql, r#"ALTER ROLE "u" NOLOGIN"#);
+        assert!(plan[2].iter().any(|s| s.sql == r#"REASSIGN OWNED BY "u" TO "jit_retired""#));
+        assert!(!plan.iter().flatten().any(|s| s.sql.contains("TO CURRENT_USER") && s.sql.contains("REASSIGN")));
         assert_eq!(plan[1][0].params, ["u"]);
         assert_eq!(plan[2].last().unwrap().sql, r#"DROP ROLE IF EXISTS "u""#);
         assert_eq!(revoke_roles("alice", &["dba".into(), "x\"y".into()]).sql, r#"REVOKE "dba", "x""y" FROM "alice""#);

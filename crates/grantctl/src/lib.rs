@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 use grant_adapters::{Fault, GrantStore, Settings};
 use grant_model::grant::now_seconds;
 use grant_model::item::GrantItem;
+use grant_model::request::RevokeRequest;
 use grant_model::{ClientError, Grant};
+use provisioner::ActionError;
 use serde_json::{json, Value};
 
 #[derive(Debug, Parser)]
@@ -122,21 +124,15 @@ pub async fn run(cli: Cli, sdk: &SdkConfig) -> Result<String, CliError> {
                 other => std::env::var(other).ok(),
             })?;
             let provisioner = provisioner::App::new(sdk, settings);
-            let request = json!({"action": "revoke", "grant_id": grant_id, "actor": actor, "reason": reason});
-            let response = provisioner.handle(request).await?;
-            refused(&response)?;
+            let request = RevokeRequest { grant_id, actor, reason: Some(reason) };
+            let response = match provisioner.revoke(request, "grantctl").await {
+                Ok(response) => response.to_json(),
+                Err(ActionError::Client(error)) => return Err(CliError::Refused(error)),
+                Err(ActionError::Fault(fault)) => return Err(CliError::Fault(fault)),
+            };
             Ok(if json { pretty(&response) } else { render::revoked(&response) })
         }
     }
-}
-
-/// A `{"ok": false}` response as this layer's error.
-fn refused(response: &Value) -> Result<(), CliError> {
-    if response["ok"] == json!(true) {
-        return Ok(());
-    }
-    let error = serde_json::from_value(response["error"].clone()).expect("an ok: false response carries an error");
-    Err(CliError::Refused(error))
 }
 
 fn items(grants: &[Grant]) -> String {

@@ -1,20 +1,27 @@
-//! `grant`: write the `pending` row first, create the access in one PostgreSQL transaction, then flip the row to
-//! `active`. A crash between the steps leaves a `pending` row the reaper cleans up, never unrecorded access.
+//! `grant`: write the `pending` row first (with this invocation's provisioning lease), create the access in one
+//! PostgreSQL transaction, and record `active` before that transaction commits. Access therefore never exists
+//! without a row that accounts for it: a crash before the commit leaves nothing in the database, and one after
+//! leaves an `active` row that expires and is revoked as usual.
 
 use crate::{note_grant, ActionError, App};
-use grant_adapters::pg::{self, Session};
+use grant_adapters::error::Conflict;
+use grant_adapters::pg;
+use grant_adapters::revoke::{ensure_own_role, Join};
+use grant_adapters::store::Expect;
 use grant_adapters::Fault;
 use grant_model::config::{DatabaseConfig, TargetConfig};
-use grant_model::escalation::check_grantable;
+use grant_model::escalation::{check_db_user, check_grantable, UserFacts};
 use grant_model::grant::{now_seconds, NewGrant, PROVISIONER};
 use grant_model::request::GrantRequest;
 use grant_model::response::{Credentials, GrantView, Response};
-use grant_model::{naming, policy, sql, ClientError, Config, ErrorCode, Grant, Password, Status, Strategy};
+use grant_model::{
+    naming, policy, sql, ClientError, Config, ConfigError, ErrorCode, Grant, Lease, Password, Purpose, Status, Strategy,
+};
 
 /// Grant ids for requests with a `request_id` are derived from it, so a retry finds its grant by key.
 const REQUEST_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a69_742d_6163_6365_7373_2d67_7261_6e74);
-/// SQLSTATE duplicate_object: the marker role was created concurrently.
-const DUPLICATE_OBJECT: &str = "42710";
+/// SQLSTATE undefined_object: a retried grant's user is gone.
+const UNDEFINED_OBJECT: &str = "42704";
 
 pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError> {
     let config = app.source.config().await?;
@@ -26,12 +33,13 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
         None => uuid::Uuid::new_v4().to_string(),
     };
     note_grant(&grant_id, &req.requester);
+    let lease = Lease::new(Purpose::Provision, PROVISIONER, &uuid::Uuid::new_v4().to_string(), now_seconds());
     if req.request_id.is_some() {
         if let Some(existing) = app.store.get(&grant_id).await? {
-            return retried(app, &config, existing, &req, duration).await;
+            return retried(app, &config, existing, &req, duration, lease).await;
         }
     }
-    let grant = Grant::new_pending(
+    let pending = Grant::new_pending(
         NewGrant {
             grant_id,
             request_id: req.request_id.clone(),
@@ -43,21 +51,34 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
             strategy: target.strategy,
             db_user: db_user.unwrap_or_else(|| naming::temp_username(&config.user_prefix, &req.requester)),
             roles: target.roles.clone(),
+            user_prefix: config.user_prefix.clone(),
             duration_seconds: duration,
             break_glass: false,
         },
         now_seconds(),
-    );
-    if grant.strategy == Strategy::RoleEscalation {
+    )
+    .leased(lease.clone());
+    if pending.strategy == Strategy::RoleEscalation {
         // Refuse what we can before writing anything: bad input changes nothing, not even the table.
-        let mut session = app.connections.session(&grant.database, db, &app.source).await?;
-        check_escalation(app, &mut session, &grant).await?;
+        let mut session = app.connections.session(&pending.database, db, &app.source).await?;
+        let database = session.database().to_string();
+        check_escalation(app, &config, &*session.client(), &database, &pending).await?;
     }
-    if !app.store.insert(&grant).await? {
-        let existing = app.store.get(&grant.grant_id).await?.ok_or_else(|| busy(&grant.grant_id))?;
-        return retried(app, &config, existing, &req, duration).await;
+    let inserted = app.store.insert(&pending).await;
+    if !matches!(inserted, Ok(true)) {
+        // Taken, or an error that may hide a write that was applied: what is there now decides.
+        let existing = match (app.store.get(&pending.grant_id).await?, inserted) {
+            (Some(existing), _) => existing,
+            (None, Err(fault)) => return Err(fault.into()),
+            (None, Ok(_)) => return Err(Fault::conflict(&pending.grant_id, Conflict::ChangedMeanwhile).into()),
+        };
+        if existing.lease.as_ref().is_some_and(|held| held.owner() == lease.owner()) {
+            // Our own row: the PutItem was applied but answered with an error (the SDK's retry then met it).
+            return provision(app, &config, db, target, existing, &lease).await;
+        }
+        return retried(app, &config, existing, &req, duration, lease).await;
     }
-    provision(app, &config, db, target, grant).await
+    provision(app, &config, db, target, pending, &lease).await
 }
 
 /// For `role_escalation`, the existing user: `db_user`, or derived from the requester. None for `temp_user`.
@@ -77,115 +98,170 @@ fn escalation_user(req: &GrantRequest, target: &TargetConfig) -> Result<Option<S
     }
 }
 
-/// Creates the access for a `pending` grant and records the outcome: `active`, or `failed` with the reason.
+/// How creating the access ended, when it did not succeed.
+struct Failure {
+    error: ActionError,
+    /// The row was (or may have been) written `active` before the failure: it must not be marked `failed`.
+    activation_written: bool,
+}
+
+impl<E: Into<ActionError>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure { error: error.into(), activation_written: false }
+    }
+}
+
+/// Creates the access for a `pending` grant held under `lease`, and records the outcome: `active`, or `failed`
+/// with the reason when nothing can have been left in the database.
 async fn provision(
     app: &App,
     config: &Config,
     db: &DatabaseConfig,
     target: &TargetConfig,
     pending: Grant,
+    lease: &Lease,
 ) -> Result<Response, ActionError> {
-    let created = create_access(app, config, db, target, &pending).await;
-    let mut recorded = pending.clone();
-    match created {
-        Ok(password) => {
-            recorded.activate(now_seconds())?;
-            if !app.store.replace(&pending, &recorded).await? {
-                // Only a reaper cleaning up a stale pending row changes it meanwhile; the caller retries.
-                return Err(busy(&pending.grant_id).into());
-            }
-            tracing::info!(db_user = %recorded.db_user, expires_at = %grant_model::grant::format_time(recorded.expires_at), "access granted");
-            let credentials = password.map(|password| credentials(db, &recorded, password));
-            Ok(Response::Success { grant: GrantView::of(&recorded), credentials })
+    match create_access(app, config, db, target, &pending, lease).await {
+        Ok((active, password)) => {
+            tracing::info!(db_user = %active.db_user, expires_at = %grant_model::grant::format_time(active.expires_at), "access granted");
+            let credentials = password.map(|password| credentials(db, &active, password));
+            Ok(Response::Success { grant: GrantView::of(&active), credentials })
         }
-        Err(error) => {
-            recorded.fail(now_seconds(), &error.to_string(), PROVISIONER, app.settings.retention)?;
-            if let Err(fault) = app.store.replace(&pending, &recorded).await {
-                // The pending row stays; the reaper turns it into `failed` after the grace period.
-                tracing::error!(error = %fault, "could not record the failed grant");
+        Err(Failure { error, activation_written: true }) => {
+            tracing::error!(error = %error, "the grant is recorded active, but its transaction did not report a commit; a retry answers from the row");
+            Err(error)
+        }
+        Err(Failure { error, activation_written: false }) => {
+            // The transaction was rolled back: nothing is in the database.
+            let mut failed = pending.clone();
+            failed.fail(now_seconds(), &error.to_string(), PROVISIONER, app.settings.retention)?;
+            match app.store.replace(&pending, &failed, Expect::Holding(lease)).await {
+                Ok(true) => tracing::warn!(error = %error, "grant failed; nothing was left in the database"),
+                // The pending row stays; a retry takes it over, or the reaper ends it after the grace period.
+                other => {
+                    tracing::error!(error = %error, record = ?other.map_err(|f| f.to_string()), "could not record the failed grant")
+                }
             }
-            tracing::warn!(error = %error, "grant failed; nothing was left in the database");
             Err(error)
         }
     }
 }
 
-/// The database side of a grant. Returns the new password for a temporary user.
+/// The database side of a grant, in one transaction that commits only after the row says `active`. Returns the
+/// active grant and, for a temporary user, its new password.
 async fn create_access(
     app: &App,
     config: &Config,
     db: &DatabaseConfig,
     target: &TargetConfig,
-    grant: &Grant,
-) -> Result<Option<Password>, ActionError> {
-    let mut session = app.connections.session(&grant.database, db, &app.source).await?;
-    match grant.strategy {
+    pending: &Grant,
+    lease: &Lease,
+) -> Result<(Grant, Option<Password>), Failure> {
+    let mut session = app.connections.session(&pending.database, db, &app.source).await?;
+    let password = match pending.strategy {
         Strategy::TempUser => {
-            let marker = config.marker_role();
-            ensure_marker_role(&mut session, &marker).await?;
-            let password = Password::generate();
-            let verifier = password.scram_verifier();
-            let statements = sql::create_temp_user(&sql::TempUser {
-                username: &grant.db_user,
-                scram_verifier: &verifier,
-                valid_until: grant.expires_at,
-                connection_limit: target.connection_limit,
-                roles: &grant.roles,
-                marker_role: &marker,
-                statements: &target.statements,
-            });
-            session.transaction(&statements).await?;
-            Ok(Some(password))
+            let prefix = pending.user_prefix(&config.user_prefix);
+            ensure_own_role(&mut session, &naming::marker_role(prefix), Join::Nobody).await?;
+            ensure_own_role(&mut session, &naming::retired_role(prefix), Join::Admin).await?;
+            Some(Password::generate())
         }
-        Strategy::RoleEscalation => {
-            let database = session.database().to_string();
-            let fault = |e: tokio_postgres::Error| Fault::postgres(&database, &e);
-            let tx = session.client().transaction().await.map_err(fault)?;
+        Strategy::RoleEscalation => None,
+    };
+    let database = session.database().to_string();
+    let fault = |e: tokio_postgres::Error| misconfigured(Fault::postgres(&database, &e));
+    let tx = session.client().transaction().await.map_err(fault)?;
+    match &password {
+        Some(password) => {
+            for statement in temp_user_statements(config, target, pending, password) {
+                pg::execute(&tx, &statement).await.map_err(fault)?;
+            }
+        }
+        None => {
             // Under the user's lock the membership check and the GRANT cannot interleave with a revocation.
-            pg::execute(&tx, &sql::lock_user(&grant.db_user)).await.map_err(fault)?;
-            check_escalation_in(app, &tx, &database, grant).await?;
-            pg::execute(&tx, &sql::grant_roles(&grant.db_user, &grant.roles)).await.map_err(fault)?;
-            tx.commit().await.map_err(fault)?;
-            Ok(None)
+            pg::execute(&tx, &sql::lock_user(&pending.db_user)).await.map_err(fault)?;
+            check_escalation(app, config, &tx, &database, pending).await?;
+            pg::execute(&tx, &sql::grant_roles(&pending.db_user, &pending.roles)).await.map_err(fault)?;
         }
+    }
+    let mut active = pending.clone();
+    active.activate(now_seconds())?;
+    match app.store.replace(pending, &active, Expect::Holding(lease)).await {
+        Ok(true) => {}
+        // The lease ran out and someone took the row over: roll back, leave it to them.
+        Ok(false) => return Err(Fault::conflict(&pending.grant_id, Conflict::LeaseLost).into()),
+        // Maybe applied: rolled back, the row may say active with nothing behind it (a retry recreates it).
+        Err(fault) => return Err(Failure { error: fault.into(), activation_written: true }),
+    }
+    tx.commit()
+        .await
+        .map_err(|e| Failure { error: Fault::postgres(&database, &e).into(), activation_written: true })?;
+    Ok((active, password))
+}
+
+/// A temporary user's statements: the role (login until `expires_at`, member of the target roles and the
+/// marker) and the target's own statements.
+fn temp_user_statements(
+    config: &Config,
+    target: &TargetConfig,
+    grant: &Grant,
+    password: &Password,
+) -> Vec<sql::Statement> {
+    let marker = grant.marker_role(&config.user_prefix);
+    let verifier = password.scram_verifier();
+    sql::create_temp_user(&sql::TempUser {
+        username: &grant.db_user,
+        scram_verifier: &verifier,
+        valid_until: grant.expires_at,
+        connection_limit: target.connection_limit,
+        roles: &grant.roles,
+        marker_role: &marker,
+        statements: &target.statements,
+    })
+}
+
+/// SQLSTATE class 42 (syntax error or access rule violation) while creating access is the configuration's
+/// fault (a target role that does not exist, a bad statement, an admin without ADMIN OPTION), not a passing
+/// one: retrying changes nothing until an operator acts.
+fn misconfigured(fault: Fault) -> Fault {
+    match fault.sqlstate() {
+        Some(code) if code.starts_with("42") => Fault::Config(ConfigError(format!(
+            "{fault} (check the target's roles and statements, and the admin's privileges)"
+        ))),
+        _ => fault,
     }
 }
 
-async fn check_escalation(app: &App, session: &mut Session, grant: &Grant) -> Result<(), ActionError> {
-    let database = session.database().to_string();
-    check_escalation_in(app, &*session.client(), &database, grant).await
-}
-
-/// The user must exist, and must not already hold a target role outside our grants.
-async fn check_escalation_in(
+/// The user must be an ordinary login role, exist, and not already hold a target role outside our grants.
+async fn check_escalation(
     app: &App,
+    config: &Config,
     client: &impl tokio_postgres::GenericClient,
     database: &str,
     grant: &Grant,
 ) -> Result<(), ActionError> {
     let fault = |e: tokio_postgres::Error| Fault::postgres(database, &e);
-    if pg::query_column(client, &sql::role_exists(&grant.db_user)).await.map_err(fault)?.is_empty() {
+    let marker = grant.marker_role(&config.user_prefix);
+    let Some(facts) = pg::query_row(client, &sql::user_facts(&grant.db_user, &marker)).await.map_err(fault)? else {
         return Err(ClientError::new(
             ErrorCode::UnknownDbUser,
             format!("database user {:?} does not exist in {:?}", grant.db_user, grant.database),
         )
         .into());
-    }
+    };
+    let flag = |i: usize| facts.get(i).is_some_and(|v| v == "true");
+    let facts = UserFacts {
+        can_login: flag(0),
+        superuser: flag(1),
+        has_members: flag(2),
+        is_admin: flag(3),
+        is_temporary_user: flag(4),
+    };
+    check_db_user(&grant.db_user, grant.user_prefix(&config.user_prefix), &facts)?;
     let memberships = pg::query_column(client, &sql::memberships(&grant.db_user)).await.map_err(fault)?;
     let mut live = app.store.live_grants_for_user(&grant.database, &grant.db_user).await?;
     live.retain(|g| g.grant_id != grant.grant_id);
     check_grantable(&grant.db_user, &grant.roles, &memberships, &live)?;
     Ok(())
-}
-
-async fn ensure_marker_role(session: &mut Session, marker: &str) -> Result<(), Fault> {
-    if !session.query_column(&sql::role_exists(marker)).await?.is_empty() {
-        return Ok(());
-    }
-    match session.execute(&sql::create_marker_role(marker)).await {
-        Err(fault) if fault.sqlstate() != Some(DUPLICATE_OBJECT) => Err(fault),
-        _ => Ok(()),
-    }
 }
 
 /// A request whose `request_id` was seen before: the same grant (with a fresh password), or `conflict`.
@@ -195,6 +271,7 @@ async fn retried(
     existing: Grant,
     req: &GrantRequest,
     duration: u64,
+    lease: Lease,
 ) -> Result<Response, ActionError> {
     let same_request = existing.requester == req.requester
         && existing.database == req.database
@@ -211,39 +288,66 @@ async fn retried(
         .into());
     }
     let (db, target) = policy::lookup(config, &existing.database, &existing.target)?;
+    let now = now_seconds();
     match existing.status {
-        Status::Active if existing.is_expired(now_seconds()) => {
+        Status::Active if existing.is_expired(now) => {
             Err(ClientError::invalid_state(format!("grant {} has expired; use a new request_id", existing.grant_id))
                 .into())
         }
         Status::Active => {
             let credentials = match existing.strategy {
                 Strategy::TempUser => {
-                    let password = Password::generate();
-                    let mut session = app.connections.session(&existing.database, db, &app.source).await?;
-                    session.execute(&sql::set_password(&existing.db_user, &password.scram_verifier())).await?;
-                    Some(credentials(db, &existing, password))
+                    Some(credentials(db, &existing, fresh_password(app, config, db, target, &existing).await?))
                 }
                 Strategy::RoleEscalation => None,
             };
             tracing::info!("retried grant answered with the existing access");
             Ok(Response::Success { grant: GrantView::of(&existing), credentials })
         }
-        Status::Pending => Err(busy(&existing.grant_id).into()),
-        Status::Failed => {
-            // The first attempt hit a fault and the caller retried, as asked: provision again, same grant.
+        Status::Pending if existing.lease.as_ref().is_some_and(|held| held.is_live(now)) => {
+            Err(Fault::conflict(&existing.grant_id, Conflict::BeingProvisioned).into())
+        }
+        Status::Pending | Status::Failed => {
+            // A dead invocation's row, or a fault the caller retried as asked: take it over and provision again,
+            // same grant and same user, after removing whatever an earlier attempt may have left.
             let mut again = existing.clone();
-            again.retry(now_seconds(), duration)?;
-            if !app.store.replace(&existing, &again).await? {
-                return Err(busy(&existing.grant_id).into());
+            if existing.status == Status::Failed {
+                again.retry(now, duration)?;
             }
-            provision(app, config, db, target, again).await
+            let again = again.leased(lease.clone());
+            if !app.store.replace(&existing, &again, Expect::NoLiveLease).await? {
+                return Err(Fault::conflict(&existing.grant_id, Conflict::ChangedMeanwhile).into());
+            }
+            app.revocation(PROVISIONER).revoke_access(config, &again).await?;
+            provision(app, config, db, target, again, &lease).await
         }
         Status::Revoked => {
             Err(ClientError::invalid_state(format!("grant {} was revoked; use a new request_id", existing.grant_id))
                 .into())
         }
     }
+}
+
+/// A new password for an active temporary user; the user is made again if an earlier attempt recorded the grant
+/// but its transaction did not commit.
+async fn fresh_password(
+    app: &App,
+    config: &Config,
+    db: &DatabaseConfig,
+    target: &TargetConfig,
+    grant: &Grant,
+) -> Result<Password, Fault> {
+    let password = Password::generate();
+    let mut session = app.connections.session(&grant.database, db, &app.source).await?;
+    match session.execute(&sql::set_password(&grant.db_user, &password.scram_verifier())).await {
+        Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => {
+            let prefix = grant.user_prefix(&config.user_prefix);
+            ensure_own_role(&mut session, &naming::marker_role(prefix), Join::Nobody).await?;
+            session.transaction(&temp_user_statements(config, target, grant, &password)).await?;
+        }
+        other => other?,
+    }
+    Ok(password)
 }
 
 fn credentials(db: &DatabaseConfig, grant: &Grant, password: Password) -> Credentials {
@@ -255,8 +359,4 @@ fn credentials(db: &DatabaseConfig, grant: &Grant, password: Password) -> Creden
         password,
         sslmode: db.sslmode,
     }
-}
-
-fn busy(grant_id: &str) -> Fault {
-    Fault::Busy(format!("grant {grant_id} is being provisioned by another invocation; retry shortly"))
 }

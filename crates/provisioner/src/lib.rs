@@ -4,7 +4,9 @@
 mod grant;
 mod manage;
 
-use grant_adapters::{ConfigSource, Connections, Fault, GrantStore, Revoker, Settings};
+use grant_adapters::{ConfigSource, Connections, Fault, GrantStore, Revocation, Settings};
+use grant_model::grant::PROVISIONER;
+use grant_model::request::RevokeRequest;
 use grant_model::response::Response;
 use grant_model::{ClientError, Request};
 use serde_json::Value;
@@ -43,8 +45,20 @@ impl App {
         Ok(App::new(&sdk, settings))
     }
 
-    fn revoker(&self) -> Revoker<'_> {
-        Revoker { store: &self.store, connections: &self.connections, source: &self.source }
+    /// The one revocation operation, acting as `holder`.
+    pub fn revocation<'a>(&'a self, holder: &'a str) -> Revocation<'a> {
+        Revocation {
+            store: &self.store,
+            connections: &self.connections,
+            source: &self.source,
+            retention: self.settings.retention,
+            holder,
+        }
+    }
+
+    /// Ends a grant early, typed: what the `revoke` action does, for callers in Rust (`grantctl revoke`).
+    pub async fn revoke(&self, req: RevokeRequest, holder: &str) -> Result<Response, ActionError> {
+        manage::revoke(self, req, holder).await
     }
 
     /// One invocation: the response for a handled request (including client errors), or a fault.
@@ -65,7 +79,7 @@ impl App {
         let outcome = async {
             match request {
                 Request::Grant(req) => grant::grant(self, req).await,
-                Request::Revoke(req) => manage::revoke(self, req).await,
+                Request::Revoke(req) => manage::revoke(self, req, PROVISIONER).await,
                 Request::Extend(req) => manage::extend(self, req).await,
                 Request::Describe(req) => manage::describe(self, req).await,
             }

@@ -6,15 +6,19 @@
 mod metrics;
 
 use futures::stream::{self, StreamExt};
-use grant_adapters::{ConfigSource, Connections, Fault, GrantStore, Revoker, Settings};
-use grant_model::grant::{format_time, now_seconds, REAPER, REVOCATION_LEASE_SECONDS};
-use grant_model::{Config, Grant, Reap, RevokedBy, Strategy};
+use grant_adapters::revoke::revoke_unaccounted;
+use grant_adapters::store::Attempts;
+use grant_adapters::{ConfigSource, Connections, Fault, GrantStore, Outcome, Revocation, Settings, Why};
+use grant_model::grant::{format_time, now_seconds, REAPER};
+use grant_model::{naming, sql, Config, Grant, Strategy};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// Databases revoked in parallel; within one database work is sequential on its one admin connection.
 const PARALLEL_DATABASES: usize = 4;
+/// Items read per index partition and call: the most a pass holds in memory at once is this times 8.
+const PAGE_SIZE: i32 = 100;
 /// No new grant is started with less time than this left before the Lambda deadline.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 /// Time for a new grant's row to reach the (eventually consistent) index before a user missing from it is
@@ -35,6 +39,7 @@ pub struct Summary {
     pub revoked: usize,
     pub failed: usize,
     pub orphans_dropped: usize,
+    pub drift_revoked: usize,
     pub deferred: usize,
     pub duration_ms: u64,
     /// For the `Overdue` metric, not part of the SPEC's result.
@@ -42,11 +47,13 @@ pub struct Summary {
     pub overdue: usize,
 }
 
-enum Outcome {
-    Done,
-    Failed,
-    /// Someone else holds it, or it changed (extended, revoked) since it was read.
-    Skipped,
+impl Summary {
+    fn add(&mut self, part: &Summary) {
+        self.revoked += part.revoked;
+        self.failed += part.failed;
+        self.deferred += part.deferred;
+        self.overdue += part.overdue;
+    }
 }
 
 impl Reaper {
@@ -64,8 +71,14 @@ impl Reaper {
         Ok(Reaper::new(&sdk, settings))
     }
 
-    fn revoker(&self) -> Revoker<'_> {
-        Revoker { store: &self.store, connections: &self.connections, source: &self.source }
+    fn revocation(&self) -> Revocation<'_> {
+        Revocation {
+            store: &self.store,
+            connections: &self.connections,
+            source: &self.source,
+            retention: self.settings.retention,
+            holder: REAPER,
+        }
     }
 
     /// One pass. Faults that stop the whole pass (config or table unreadable) are function errors; a single
@@ -79,38 +92,36 @@ impl Reaper {
         outcome
     }
 
+    /// Abandoned `pending` rows first, then expired grants never tried, then those whose earlier attempts failed
+    /// and whose backoff has run out: a database that keeps failing cannot starve new expiries. Each read is a
+    /// page at a time.
     async fn pass(&self, deadline: Instant) -> Result<Summary, Fault> {
         let started = Instant::now();
         let now = now_seconds();
         let config = self.source.config().await?;
-        // Both reads in flight at once: on DynamoDB a pass waits for one round of queries, not two.
-        let (mut found, pending) =
-            futures::try_join!(self.store.expired_active(now.timestamp()), self.store.pending())?;
-        found.extend(pending);
-        let mut summary = Summary { examined: found.len(), ..Summary::default() };
-        let owner = format!("reaper:{}", uuid::Uuid::new_v4());
-
-        let mut by_database: BTreeMap<String, Vec<(Grant, Reap)>> = BTreeMap::new();
-        for grant in found {
-            if let Some(reap) = grant.reap(now, self.settings.pending_grace) {
-                by_database.entry(grant.database.clone()).or_default().push((grant, reap));
+        let mut summary = Summary::default();
+        let pending = self.store.pending().await?;
+        summary.examined += pending.len();
+        summary.add(&self.reap_page(&config, pending, deadline).await);
+        for attempts in [Attempts::First, Attempts::DueRetries] {
+            let mut pages = self.store.expired_active(now.timestamp(), attempts, PAGE_SIZE);
+            while let Some(page) = pages.next().await {
+                let page = page?;
+                summary.examined += page.len();
+                summary.add(&self.reap_page(&config, page, deadline).await);
+                if remaining(deadline) <= DEADLINE_MARGIN {
+                    break; // what is left unread is read first next pass
+                }
             }
         }
-        let results: Vec<(Summary, Vec<Grant>)> = stream::iter(by_database.into_values())
-            .map(|work| self.reap_database(&config, work, &owner, deadline))
-            .buffer_unordered(PARALLEL_DATABASES)
-            .collect()
-            .await;
-        for (part, still_live) in results {
-            summary.revoked += part.revoked;
-            summary.failed += part.failed;
-            summary.deferred += part.deferred;
-            summary.overdue += still_live.iter().filter(|g| g.is_overdue(now)).count();
-        }
-
         if remaining(deadline) > DEADLINE_MARGIN {
             let (dropped, failed) = self.sweep_orphans(&config).await;
             summary.orphans_dropped = dropped;
+            summary.failed += failed;
+        }
+        if remaining(deadline) > DEADLINE_MARGIN {
+            let (revoked, failed) = self.reconcile(&config).await;
+            summary.drift_revoked = revoked;
             summary.failed += failed;
         }
         summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -120,6 +131,7 @@ impl Reaper {
             revoked = summary.revoked,
             failed = summary.failed,
             orphans_dropped = summary.orphans_dropped,
+            drift_revoked = summary.drift_revoked,
             deferred = summary.deferred,
             overdue = summary.overdue,
             duration_ms = summary.duration_ms,
@@ -128,72 +140,56 @@ impl Reaper {
         Ok(summary)
     }
 
-    /// One database's work, oldest first. Returns the counts and the grants that are still live afterwards.
-    async fn reap_database(
-        &self,
-        config: &Config,
-        work: Vec<(Grant, Reap)>,
-        owner: &str,
-        deadline: Instant,
-    ) -> (Summary, Vec<Grant>) {
+    /// The grants of one page that need the reaper now, databases in parallel.
+    async fn reap_page(&self, config: &Config, page: Vec<Grant>, deadline: Instant) -> Summary {
+        let now = now_seconds();
+        let mut by_database: BTreeMap<String, Vec<(Grant, Why)>> = BTreeMap::new();
+        for grant in page {
+            if let Some(reap) = grant.reap(now, self.settings.pending_grace) {
+                by_database.entry(grant.database.clone()).or_default().push((grant, Why::Reap(reap)));
+            }
+        }
+        let parts: Vec<Summary> = stream::iter(by_database.into_values())
+            .map(|work| self.reap_database(config, work, deadline))
+            .buffer_unordered(PARALLEL_DATABASES)
+            .collect()
+            .await;
         let mut summary = Summary::default();
-        let mut still_live = Vec::new();
-        for (grant, reap) in work {
+        parts.iter().for_each(|part| summary.add(part));
+        summary
+    }
+
+    /// One database's work, in order, on its one admin connection.
+    async fn reap_database(&self, config: &Config, work: Vec<(Grant, Why)>, deadline: Instant) -> Summary {
+        let mut summary = Summary::default();
+        let now = now_seconds();
+        for (grant, why) in work {
             if remaining(deadline) <= DEADLINE_MARGIN {
                 summary.deferred += 1;
-                still_live.push(grant);
+                summary.overdue += usize::from(grant.is_overdue(now));
                 continue;
             }
-            match self.reap_one(config, &grant, reap, owner).await {
-                Ok(Outcome::Done) => summary.revoked += 1,
-                Ok(Outcome::Skipped) => {}
-                Ok(Outcome::Failed) => {
+            match self.revocation().run(config, &grant, &why).await {
+                Ok(Outcome::Done(_)) => {
+                    tracing::info!(grant_id = %grant.grant_id, db_user = %grant.db_user, expired_at = %format_time(grant.expires_at), ?why, "revoked");
+                    summary.revoked += 1;
+                }
+                Ok(Outcome::Skipped(conflict)) => {
+                    tracing::info!(grant_id = %grant.grant_id, %conflict, "skipped: claimed or changed by another invocation");
+                }
+                Ok(Outcome::Failed { grant: recorded, fault }) => {
+                    tracing::error!(grant_id = %grant.grant_id, db_user = %grant.db_user, attempts = recorded.revoke_attempts, error = %fault, "revocation failed; retried after a backoff");
                     summary.failed += 1;
-                    still_live.push(grant);
+                    summary.overdue += usize::from(grant.is_overdue(now));
                 }
                 Err(fault) => {
                     tracing::error!(grant_id = %grant.grant_id, error = %fault, "could not record the outcome");
                     summary.failed += 1;
-                    still_live.push(grant);
+                    summary.overdue += usize::from(grant.is_overdue(now));
                 }
             }
         }
-        (summary, still_live)
-    }
-
-    async fn reap_one(&self, config: &Config, grant: &Grant, reap: Reap, owner: &str) -> Result<Outcome, Fault> {
-        let only_if_expired = reap == Reap::Expired;
-        if !self.store.claim(grant, owner, REVOCATION_LEASE_SECONDS, only_if_expired).await? {
-            tracing::info!(grant_id = %grant.grant_id, "skipped: claimed or changed by another invocation");
-            return Ok(Outcome::Skipped);
-        }
-        let now = now_seconds();
-        let mut recorded = grant.clone();
-        let outcome = match self.revoker().revoke_access(config, grant).await {
-            Ok(()) => {
-                match reap {
-                    Reap::Expired => recorded.revoke(now, &RevokedBy::Expiry, "expired", self.settings.retention),
-                    Reap::AbandonedPending => recorded.fail(
-                        now,
-                        "provisioning did not complete within PENDING_GRACE_SECONDS; whatever it created was removed",
-                        REAPER,
-                        self.settings.retention,
-                    ),
-                }
-                .map_err(|e| Fault::Busy(e.message))?;
-                tracing::info!(grant_id = %grant.grant_id, db_user = %grant.db_user, expired_at = %format_time(grant.expires_at), ?reap, "revoked");
-                Outcome::Done
-            }
-            Err(fault) => {
-                recorded.record_revoke_failure(&fault.to_string());
-                tracing::error!(grant_id = %grant.grant_id, db_user = %grant.db_user, attempts = recorded.revoke_attempts, error = %fault, "revocation failed; retried next pass");
-                Outcome::Failed
-            }
-        };
-        if !self.store.replace_claimed(grant, &recorded, owner).await? {
-            return Err(Fault::Busy(format!("lost the lease on grant {} before recording", grant.grant_id)));
-        }
-        Ok(outcome)
+        summary
     }
 
     /// Drops temporary users that no live grant accounts for. Returns (dropped, failed).
@@ -207,8 +203,8 @@ impl Reaper {
             }
         };
         let (mut dropped, mut failed) = (0, 0);
-        for MarkedUser { database, user } in orphans {
-            match self.revoker().drop_orphan(config, &database, &user).await {
+        for MarkedUser { database, prefix, user } in orphans {
+            match self.revocation().drop_orphan(config, &database, &prefix, &user).await {
                 Ok(false) => {} // another pass dropped it first
                 Ok(true) => {
                     tracing::warn!(database, db_user = %user, revoked_by = "orphan-cleanup", "dropped a temporary user no live grant accounts for");
@@ -225,15 +221,28 @@ impl Reaper {
 
     /// Marked users without a live grant, seen so twice: the users of every database are read before the grants
     /// (a grant's row is written before its user is created), and the index is given a moment to show rows
-    /// written just now. The live grants are read once for all databases, and only if some user is marked.
+    /// written just now. The markers read are today's prefix's and those of every prefix a live grant was made
+    /// under, so changing `user_prefix` strands nobody.
     async fn orphans(&self, config: &Config) -> Result<Vec<MarkedUser>, Fault> {
+        let prefixes = self.prefixes(config).await?;
         let mut marked = Vec::new();
         for database in config.databases.keys() {
-            match self.revoker().marked_users(config, database).await {
-                Ok(users) => {
-                    marked.extend(users.into_iter().map(|user| MarkedUser { database: database.clone(), user }))
+            let mut session = match self.revocation().session(config, database).await {
+                Ok(session) => session,
+                Err(fault) => {
+                    tracing::error!(database, error = %fault, "orphan sweep skipped for this database");
+                    continue;
                 }
-                Err(fault) => tracing::error!(database, error = %fault, "orphan sweep skipped for this database"),
+            };
+            for prefix in &prefixes {
+                match session.query_column(&sql::marker_members(&naming::marker_role(prefix))).await {
+                    Ok(users) => marked.extend(users.into_iter().map(|user| MarkedUser {
+                        database: database.clone(),
+                        prefix: prefix.clone(),
+                        user,
+                    })),
+                    Err(fault) => tracing::error!(database, error = %fault, "orphan sweep skipped for this database"),
+                }
             }
         }
         if marked.is_empty() {
@@ -245,6 +254,14 @@ impl Reaper {
             candidates = self.unaccounted(candidates).await?;
         }
         Ok(candidates)
+    }
+
+    /// Today's `user_prefix` and every one a live grant was made under.
+    async fn prefixes(&self, config: &Config) -> Result<BTreeSet<String>, Fault> {
+        let mut prefixes: BTreeSet<String> =
+            self.store.live_grants().await?.into_iter().filter_map(|g| g.user_prefix).collect();
+        prefixes.insert(config.user_prefix.clone());
+        Ok(prefixes)
     }
 
     /// Roles, and so the marker role's members, are cluster-wide: two config entries may name databases of one
@@ -260,11 +277,70 @@ impl Reaper {
             .collect();
         Ok(users.into_iter().filter(|u| !live.contains(&u.user)).collect())
     }
+
+    /// Revokes memberships in configured escalation roles that the admin granted and no live grant accounts for:
+    /// what a crash or a race left behind. Memberships the admin did not grant, and temporary users' (the orphan
+    /// sweep's), are never touched. Returns (revoked, failed).
+    async fn reconcile(&self, config: &Config) -> (usize, usize) {
+        let markers: Vec<String> = match self.prefixes(config).await {
+            Ok(prefixes) => prefixes.iter().map(|p| naming::marker_role(p)).collect(),
+            Err(fault) => {
+                tracing::error!(error = %fault, "reconciler skipped: the live grants could not be read");
+                return (0, 0);
+            }
+        };
+        let (mut revoked, mut failed) = (0, 0);
+        for (database, db) in &config.databases {
+            let roles: BTreeSet<String> = db
+                .targets
+                .values()
+                .filter(|t| t.strategy == Strategy::RoleEscalation)
+                .flat_map(|t| t.roles.iter().cloned())
+                .collect();
+            if roles.is_empty() {
+                continue;
+            }
+            let roles: Vec<String> = roles.into_iter().collect();
+            match self.reconcile_database(config, database, &roles, &markers).await {
+                Ok(n) => revoked += n,
+                Err(fault) => {
+                    tracing::error!(database, error = %fault, "reconciler failed for this database");
+                    failed += 1;
+                }
+            }
+        }
+        (revoked, failed)
+    }
+
+    async fn reconcile_database(
+        &self,
+        config: &Config,
+        database: &str,
+        roles: &[String],
+        markers: &[String],
+    ) -> Result<usize, Fault> {
+        let mut session = self.revocation().session(config, database).await?;
+        let edges = session.query_pairs(&sql::admin_granted_memberships(roles, markers)).await?;
+        let mut by_user: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (user, role) in edges {
+            by_user.entry(user).or_default().push(role);
+        }
+        let mut revoked = 0;
+        for (user, held) in by_user {
+            let drift = revoke_unaccounted(&self.store, &mut session, database, &user, &held).await?;
+            for role in &drift {
+                tracing::warn!(database, db_user = %user, role, "revoked a membership no live grant accounts for");
+            }
+            revoked += drift.len();
+        }
+        Ok(revoked)
+    }
 }
 
 /// A member of the marker role in one configured database.
 struct MarkedUser {
     database: String,
+    prefix: String,
     user: String,
 }
 

@@ -25,6 +25,7 @@ async fn abandoned_pending(env: &Env, strategy: Strategy, db_user: &str, roles: 
             db_user: db_user.into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             duration_seconds: 3600,
+            user_prefix: "jit_".into(),
             break_glass: false,
         },
         now_seconds() - Duration::seconds(age_seconds),
@@ -59,7 +60,8 @@ async fn claimed_then_crashed(env: &Env, requester: &str) -> Grant {
     let granted = env.grant(requester, "readonly", None).await;
     env.expire(&id(&granted), 600).await;
     let grant = env.store().get(&id(&granted)).await.unwrap().unwrap();
-    assert!(env.store().claim(&grant, "reaper:crashed", -1, true).await.unwrap());
+    let dead = grant_model::Lease::from_parts("revoke:reaper:crashed".into(), grant.expires_at.timestamp());
+    assert!(env.store().claim(&grant, dead, true).await.unwrap().is_some());
     grant
 }
 
@@ -91,7 +93,7 @@ async fn one_pass_after_a_crash_at_any_step_leaves_nothing_behind() {
     admin.batch_execute(&format!("ALTER ROLE {} NOLOGIN", naming::quote_ident(&nologin.db_user))).await.unwrap();
     // ... after the role was dropped, before the row was recorded.
     let dropped = claimed_then_crashed(&env, "r3@example.com").await;
-    for step in sql::revoke_temp_user(&dropped.db_user) {
+    for step in sql::revoke_temp_user(&dropped.db_user, "jit_retired") {
         for statement in step {
             pg::execute(&env.pg.connect(common::ADMIN_USER, common::ADMIN_PASSWORD, DB).await.unwrap(), &statement)
                 .await

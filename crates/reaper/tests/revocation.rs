@@ -2,6 +2,8 @@
 
 mod common;
 
+use grant_adapters::store::Expect;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{id, n, s, user, Env, ADMIN_USER, DB};
 use serde_json::json;
@@ -152,10 +154,10 @@ async fn a_grant_extended_after_the_reaper_read_it_is_not_claimed() {
     let mut extended = seen_by_reaper.clone();
     extended.expires_at = chrono::Utc::now() + chrono::Duration::hours(1);
     extended.history.push(extended.history.last().unwrap().clone());
-    assert!(store.replace(&seen_by_reaper, &extended).await.unwrap());
-    assert!(!store.claim(&seen_by_reaper, "reaper:test", 120, true).await.unwrap());
+    assert!(store.replace(&seen_by_reaper, &extended, Expect::NoLiveLease).await.unwrap());
+    assert!(store.claim(&seen_by_reaper, test_lease(), true).await.unwrap().is_none());
     let now = store.get(&id(&granted)).await.unwrap().unwrap();
-    assert!(!store.claim(&now, "reaper:test", 120, true).await.unwrap(), "not expired any more");
+    assert!(store.claim(&now, test_lease(), true).await.unwrap().is_none(), "not expired any more");
     assert_eq!(env.pass().await.revoked, 0);
     assert!(env.roles().await.contains(&user(&granted)));
 }
@@ -241,4 +243,8 @@ async fn a_row_that_does_not_decode_does_not_stop_the_pass() {
     let summary = env.pass().await;
     assert_eq!((summary.revoked, summary.failed), (1, 0), "{summary:?}");
     assert_eq!(s(&env.item(&id(&expired)).await, "status"), "revoked");
+}
+
+fn test_lease() -> grant_model::Lease {
+    grant_model::Lease::new(grant_model::Purpose::Revoke, "reaper", "test", grant_model::grant::now_seconds())
 }

@@ -61,6 +61,7 @@ fn revoked(n: usize, start: chrono::DateTime<chrono::Utc>, retention: Retention)
             db_user: format!("jit_old_{n}"),
             roles: vec!["readonly".into()],
             duration_seconds: 3600,
+            user_prefix: "jit_".into(),
             break_glass: false,
         },
         start,

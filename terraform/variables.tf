@@ -55,7 +55,7 @@ variable "config_file" {
 }
 
 variable "readable_object_patterns" {
-  description = "Object key patterns (relative to the bucket, IAM wildcards allowed) the Lambdas may read besides config_key: admin credential objects and CA bundles named in the config."
+  description = "Object key patterns (relative to the bucket, IAM wildcards allowed) the Lambdas may read besides config_key: admin credential objects (which must be under secrets/, the prefix the bucket policy protects) and CA bundles named in the config."
   type        = list(string)
   default     = ["secrets/*", "tls/*"]
 }

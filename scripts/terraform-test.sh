@@ -183,6 +183,18 @@ PY
 }
 run "plan variant: VPC, existing bucket, SSE-KMS" plan_variant
 
+# secret_readers entries are compared with aws:PrincipalArn: anything but a role ARN is refused at plan time.
+plan_refuses_bad_secret_reader() {
+  local out
+  if out=$(terraform -chdir="$TEST_ROOT" plan -no-color -input=false -lock=false -state="$WORK/refused.tfstate" \
+    "${tfvars[@]}" -var 'secret_readers=["arn:aws:iam::123456789012:user/alice"]' 2>&1); then
+    echo "plan accepted a user ARN in secret_readers"
+    return 1
+  fi
+  grep -q "secret_readers must be IAM role ARNs" <<<"$out" || { echo "$out"; return 1; }
+}
+run "plan refuses a secret_readers entry that is not a role ARN" plan_refuses_bad_secret_reader
+
 apply_start=$(date +%s)
 if terraform -chdir="$TEST_ROOT" apply -auto-approve -no-color -input=false -state="$STATE" "${tfvars[@]}" >"$WORK/apply.log" 2>&1; then
   pass "apply $TEST_ROOT against moto ($(($(date +%s) - apply_start)) s)"

@@ -5,7 +5,9 @@
 #   3. terraform apply of terraform/tests/moto against a moto server started here (killed on exit)
 #   4. checks of what was deployed, through the AWS API (boto3 -> moto), not through Terraform:
 #      table keys/GSIs/TTL, the EventBridge schedule equals eventbridge/reaper-schedule.json, function
-#      runtime/handler/env, IAM actions exactly as expected (no Scan, no wildcards), alarms, bucket settings
+#      runtime/handler/env, IAM actions exactly as expected (no Scan, no wildcards), alarms, bucket settings,
+#      the bucket policy's secrets/ Deny as an exact statement (moto does not evaluate IAM conditions, so the
+#      document is checked, not its effect) and the lifecycle rule expiring old secret versions
 #   5. terraform destroy
 # Ends with `terraform: N passed, M failed`; exits non-zero on any failure.
 #
@@ -136,11 +138,17 @@ export TF_DATA_DIR="$WORK/data/${TEST_ROOT//\//_}"
 STATE="$WORK/terraform.tfstate"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN
+# One sample break-glass role (with a path, as IAM Identity Center roles have) may read secrets/ besides the
+# two Lambda roles; old secret versions expire after 3 days (not the default 7, so the wiring is checked).
+SECRET_READERS='["arn:aws:iam::123456789012:role/operators/jit-break-glass"]'
+SECRET_NONCURRENT_DAYS=3
 tfvars=(
   -var "endpoint=$ENDPOINT"
   -var "provisioner_zip=$PROVISIONER_ZIP"
   -var "reaper_zip=$REAPER_ZIP"
   -var "config_file=$ROOT/$TEST_ROOT/config.json"
+  -var "secret_readers=$SECRET_READERS"
+  -var "secret_noncurrent_version_days=$SECRET_NONCURRENT_DAYS"
 )
 
 # The branches the apply below does not take, planned only: VPC (ENI policy attachment, vpc_config), an
@@ -164,13 +172,28 @@ for fn in ("provisioner", "reaper"):
     env = changes[m + f"aws_lambda_function.{fn}"]["change"]["after"]["environment"][0]["variables"]
     assert env["CONFIG_BUCKET"] == "existing-config-bucket", env
 bucket_side = [a for a in changes if a.startswith(m + "aws_s3_bucket")]
-assert not bucket_side, f"an existing bucket must not be managed: {bucket_side}"
+assert not bucket_side, f"an existing bucket must not be managed (policy, lifecycle): {bucket_side}"
+# Its owner merges the policy statements themselves: the output exists (known only after apply: role ARNs).
+out = plan["output_changes"]["module"]
+assert "config_bucket_policy_json" in out["after"] or out["after_unknown"].get("config_bucket_policy_json"), out
 assert m + "aws_s3_object.config[0]" in changes, "config upload into the existing bucket"
 assert changes[m + "aws_dynamodb_table.grants"]["change"]["after"]["server_side_encryption"][0]["kms_key_arn"].startswith("arn:aws:kms:")
 print("variant plan ok")
 PY
 }
 run "plan variant: VPC, existing bucket, SSE-KMS" plan_variant
+
+# secret_readers entries are compared with aws:PrincipalArn: anything but a role ARN is refused at plan time.
+plan_refuses_bad_secret_reader() {
+  local out
+  if out=$(terraform -chdir="$TEST_ROOT" plan -no-color -input=false -lock=false -state="$WORK/refused.tfstate" \
+    "${tfvars[@]}" -var 'secret_readers=["arn:aws:iam::123456789012:user/alice"]' 2>&1); then
+    echo "plan accepted a user ARN in secret_readers"
+    return 1
+  fi
+  grep -q "secret_readers must be IAM role ARNs" <<<"$out" || { echo "$out"; return 1; }
+}
+run "plan refuses a secret_readers entry that is not a role ARN" plan_refuses_bad_secret_reader
 
 apply_start=$(date +%s)
 if terraform -chdir="$TEST_ROOT" apply -auto-approve -no-color -input=false -state="$STATE" "${tfvars[@]}" >"$WORK/apply.log" 2>&1; then
@@ -184,7 +207,9 @@ fi
 
 if [[ $applied -eq 1 ]]; then
   set +e
-  python3 "$TEST_ROOT/check_deployed.py" "$ENDPOINT" eventbridge/reaper-schedule.json jit-test >"$WORK/checks.log" 2>&1
+  terraform -chdir="$TEST_ROOT" output -no-color -json -state="$STATE" module >"$WORK/outputs.json" 2>"$WORK/checks.log"
+  python3 "$TEST_ROOT/check_deployed.py" "$ENDPOINT" eventbridge/reaper-schedule.json jit-test \
+    "$SECRET_READERS" "$SECRET_NONCURRENT_DAYS" "$WORK/outputs.json" >>"$WORK/checks.log" 2>&1
   set -e
   while IFS= read -r line; do
     case "$line" in

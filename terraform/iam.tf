@@ -16,7 +16,7 @@ locals {
   table_arn = aws_dynamodb_table.grants.arn
 
   # What the Lambdas may read from the config bucket: the config document and the admin credential objects
-  # and CA bundles it names (by convention under secrets/ and tls/).
+  # and CA bundles it names (under secrets/, which the bucket policy protects, and by convention tls/).
   readable_object_arns = concat(
     ["${local.bucket_arn}/${var.config_key}"],
     [for pattern in var.readable_object_patterns : "${local.bucket_arn}/${pattern}"],

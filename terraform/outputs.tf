@@ -43,6 +43,11 @@ output "config_bucket" {
   value       = local.bucket_name
 }
 
+output "config_bucket_policy_json" {
+  description = "The config bucket's policy: TLS only, and reading secrets/* denied to all but the Lambda roles and secret_readers. Attached to a bucket the module creates; with existing_config_bucket, merge these statements into that bucket's policy yourself (e.g. source_policy_documents of an aws_iam_policy_document), because a bucket has one policy and the module will not overwrite yours."
+  value       = data.aws_iam_policy_document.config_bucket.json
+}
+
 output "config_key" {
   description = "Key of the config document (CONFIG_KEY)."
   value       = var.config_key

@@ -37,7 +37,7 @@ variable "config_bucket_name" {
 }
 
 variable "existing_config_bucket" {
-  description = "Name of an existing bucket holding the config document and admin credentials. When set, no bucket is created or configured."
+  description = "Name of an existing bucket holding the config document and admin credentials. When set, no bucket is created or configured: no policy, no lifecycle rule. Merge the config_bucket_policy_json output into the bucket's own policy, and add the secrets/ lifecycle rule yourself (README: Who can read the admin secrets)."
   type        = string
   default     = null
 }
@@ -55,9 +55,31 @@ variable "config_file" {
 }
 
 variable "readable_object_patterns" {
-  description = "Object key patterns (relative to the bucket, IAM wildcards allowed) the Lambdas may read besides config_key: admin credential objects and CA bundles named in the config."
+  description = "Object key patterns (relative to the bucket, IAM wildcards allowed) the Lambdas may read besides config_key: admin credential objects (which must be under secrets/, the prefix the bucket policy protects) and CA bundles named in the config."
   type        = list(string)
   default     = ["secrets/*", "tls/*"]
+}
+
+variable "secret_readers" {
+  description = "Role ARNs, besides the two Lambda roles, that may read the admin credential objects under secrets/ (and their old versions): break-glass roles and the operators who run `grantctl revoke`, which reads the admin secret. The bucket policy denies s3:GetObject/GetObjectVersion on secrets/* to every other principal, whatever its IAM policies allow. Compared with aws:PrincipalArn (for an assumed role, the role's ARN, path included), IAM wildcards allowed (e.g. an IAM Identity Center role: arn:aws:iam::<account>:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_BreakGlass_*). Grants nothing by itself: these roles still need s3:GetObject in their own IAM policies. With existing_config_bucket, see the config_bucket_policy_json output."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.secret_readers : can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|\\*):role/.+$", arn))])
+    error_message = "secret_readers must be IAM role ARNs: arn:<partition>:iam::<account id>:role/<path/name> (wildcards allowed in the name)."
+  }
+}
+
+variable "secret_noncurrent_version_days" {
+  description = "Days after which an old (noncurrent) version of an object under secrets/ is deleted by the bucket's lifecycle rule: a replaced admin password stays readable (to secret_readers) only this long, the window for rolling back a bad upload. Other objects' versions (the config document's) are kept. Only for a bucket the module creates."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.secret_noncurrent_version_days >= 1 && floor(var.secret_noncurrent_version_days) == var.secret_noncurrent_version_days
+    error_message = "secret_noncurrent_version_days must be a whole number of days, at least 1."
+  }
 }
 
 variable "kms_key_arn" {

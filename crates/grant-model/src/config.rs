@@ -20,6 +20,10 @@ pub const DEFAULT_MAX_EXTENSIONS: u32 = 10;
 pub const MAX_EXTENSIONS_LIMIT: u32 = 50;
 /// Longest allowed `user_prefix`: leaves room for the requester's part and the random suffix in 63 bytes.
 pub const MAX_USER_PREFIX_BYTES: usize = 20;
+/// Where admin credential objects must live: the Terraform module's bucket policy lets only the two Lambda
+/// roles and the `secret_readers` roles read this prefix, and expires its old versions. An object anywhere
+/// else would be readable by every principal with a broad `s3:GetObject`.
+pub const ADMIN_SECRET_PREFIX: &str = "secrets/";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +136,16 @@ impl Config {
             let at = |field: &str| format!("databases.{db_name}.{field}");
             if db.host.is_empty() || db.dbname.is_empty() || db.admin_secret_key.is_empty() {
                 return Err(ConfigError(format!("{} must name host, dbname and admin_secret_key", at(""))));
+            }
+            if !db.admin_secret_key.starts_with(ADMIN_SECRET_PREFIX)
+                || db.admin_secret_key.len() == ADMIN_SECRET_PREFIX.len()
+            {
+                return Err(ConfigError(format!(
+                    "{} must be an object under {ADMIN_SECRET_PREFIX} (only that prefix is protected from readers other \
+                     than the Lambdas), not {:?}",
+                    at("admin_secret_key"),
+                    db.admin_secret_key
+                )));
             }
             for (target_name, target) in &db.targets {
                 target
@@ -270,6 +284,22 @@ mod tests {
         let default_above_max =
             SPEC_EXAMPLE.replace("\"default_duration_seconds\": 3600", "\"default_duration_seconds\": 99999");
         assert!(Config::parse(default_above_max.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn admin_secret_key_must_be_under_secrets() {
+        for bad in ["orders-admin.json", "Secrets/orders-admin.json", "tls/orders-admin.json", "secrets/", "/secrets/x"]
+        {
+            let doc = SPEC_EXAMPLE.replace("\"secrets/orders-admin.json\"", &format!("{bad:?}"));
+            let err = Config::parse(doc.as_bytes()).unwrap_err();
+            assert!(
+                err.0.contains("databases.orders.admin_secret_key must be an object under secrets/"),
+                "{bad}: {err}"
+            );
+            assert!(err.0.contains(&format!("{bad:?}")), "{bad}: {err}");
+        }
+        let nested = SPEC_EXAMPLE.replace("secrets/orders-admin.json", "secrets/prod/orders-admin.json");
+        assert!(Config::parse(nested.as_bytes()).is_ok());
     }
 
     #[test]

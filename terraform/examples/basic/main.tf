@@ -28,6 +28,12 @@ variable "config_file" {
   default     = null
 }
 
+variable "secret_readers" {
+  description = "Break-glass and operator roles (those running `grantctl revoke`) allowed to read the admin secrets under secrets/ besides the Lambdas."
+  type        = list(string)
+  default     = []
+}
+
 variable "alarm_sns_topic_arn" {
   description = "SNS topic for the alarms (optional)."
   type        = string
@@ -47,6 +53,7 @@ module "jit_access" {
 
   config_file         = var.config_file
   alarm_sns_topic_arn = var.alarm_sns_topic_arn
+  secret_readers      = var.secret_readers
 
   tags = { environment = "production" }
 }

@@ -1,6 +1,7 @@
 """Checks what `terraform apply` of this test root deployed, through the AWS API (boto3 against moto), not
 through Terraform's own state or outputs. Prints one line per check: `ok <name>` or `FAIL <name>: <why>`.
-Usage: python3 check_deployed.py <endpoint> <schedule json> <name_prefix>
+Usage: python3 check_deployed.py <endpoint> <schedule json> <name_prefix> <secret_readers as JSON>
+                                  <secret_noncurrent_version_days> <`terraform output -json module` file>
 """
 import json
 import sys
@@ -8,7 +9,9 @@ import traceback
 
 import boto3
 
-endpoint, schedule_file, prefix = sys.argv[1:4]
+endpoint, schedule_file, prefix, secret_readers_json, secret_days, outputs_file = sys.argv[1:7]
+SECRET_READERS = json.loads(secret_readers_json)
+SECRET_DAYS = int(secret_days)
 REGION = "us-east-1"
 
 
@@ -233,6 +236,14 @@ def _():
     assert s["Resource"] in (provisioner_arn, [provisioner_arn]), s
 
 
+def bucket_policy():
+    return json.loads(s3.get_bucket_policy(Bucket=bucket())["Policy"])
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
 @check("s3: bucket private, encrypted, versioned, TLS-only; config uploaded")
 def _():
     b = bucket()
@@ -241,13 +252,60 @@ def _():
     rules = s3.get_bucket_encryption(Bucket=b)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256", rules
     assert s3.get_bucket_versioning(Bucket=b).get("Status") == "Enabled"
-    policy = json.loads(s3.get_bucket_policy(Bucket=b)["Policy"])
-    deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
-    assert deny and deny[0]["Condition"]["Bool"]["aws:SecureTransport"] in ("false", ["false"]), policy
+    policy = bucket_policy()
+    tls = [s for s in policy["Statement"] if s.get("Sid") == "DenyInsecureTransport"]
+    assert len(tls) == 1 and tls[0]["Effect"] == "Deny", policy
+    assert as_list(tls[0]["Action"]) == ["s3:*"], tls
+    assert sorted(as_list(tls[0]["Resource"])) == sorted([f"arn:aws:s3:::{b}", f"arn:aws:s3:::{b}/*"]), tls
+    assert tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} or \
+        tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": ["false"]}}, tls
     # Not GetObject: moto applies the TLS-only Deny statement without its condition, so it refuses every
     # object call once the policy exists. Listing is a bucket-level call the policy's object ARN does not hit.
     objects = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=b).get("Contents", [])}
     assert objects.get("config.json", 0) > 0, objects
+
+
+SECRET_READ_ACTIONS = ["s3:GetObject", "s3:GetObjectTorrent", "s3:GetObjectVersion", "s3:GetObjectVersionTorrent"]
+
+
+@check("s3: policy denies reading secrets/* to all but the Lambda roles and secret_readers (exact statement)")
+def _():
+    # moto does not evaluate IAM conditions (it applies a Deny without them), so the document is what is
+    # checked: the exact statement, as the AWS API returns it.
+    b = bucket()
+    statements = bucket_policy()["Statement"]
+    assert sorted(s.get("Sid", "") for s in statements) == ["DenyInsecureTransport", "DenySecretReadsExceptReaders"], statements
+    [s] = [s for s in statements if s.get("Sid") == "DenySecretReadsExceptReaders"]
+    assert set(s) == {"Sid", "Effect", "Principal", "Action", "Resource", "Condition"}, s
+    assert s["Effect"] == "Deny", s
+    assert s["Principal"] in ("*", {"AWS": "*"}), s
+    assert sorted(as_list(s["Action"])) == SECRET_READ_ACTIONS, s["Action"]
+    assert as_list(s["Resource"]) == [f"arn:aws:s3:::{b}/secrets/*"], s["Resource"]
+    assert list(s["Condition"]) == ["ArnNotLike"] and list(s["Condition"]["ArnNotLike"]) == ["aws:PrincipalArn"], s["Condition"]
+    got = as_list(s["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
+    roles = [iam.get_role(RoleName=f"{fn}-role")["Role"]["Arn"] for fn in (PROVISIONER, REAPER)]
+    assert roles == [f"arn:aws:iam::123456789012:role/{fn}-role" for fn in (PROVISIONER, REAPER)], roles
+    want = set(roles) | set(SECRET_READERS)
+    assert len(SECRET_READERS) == 1 and len(want) == 3, (roles, SECRET_READERS)
+    assert len(got) == len(set(got)) and set(got) == want, f"principals {sorted(got)} != {sorted(want)}"
+
+
+@check("s3: lifecycle expires noncurrent versions under secrets/ only, current versions never")
+def _():
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket())["Rules"]
+    assert len(rules) == 1, rules
+    [r] = rules
+    assert r["ID"] == "expire-old-secret-versions" and r["Status"] == "Enabled", r
+    prefix = r.get("Filter", {}).get("Prefix", r.get("Prefix"))
+    assert prefix == "secrets/", r
+    assert r["NoncurrentVersionExpiration"]["NoncurrentDays"] == SECRET_DAYS, r
+    assert not r.get("Expiration") and not r.get("Transitions") and not r.get("NoncurrentVersionTransitions"), r
+
+
+@check("output config_bucket_policy_json equals the policy attached to the bucket")
+def _():
+    outputs = json.load(open(outputs_file))
+    assert json.loads(outputs["config_bucket_policy_json"]) == bucket_policy(), "output and attached policy differ"
 
 
 @check("alarms: reaper Errors, RevokeFailed, Overdue, not-running; all notify SNS")

@@ -55,6 +55,17 @@ variable "kms_key_arn" {
   default = null
 }
 
+# Set by the script (one sample break-glass role) and checked against the applied bucket policy.
+variable "secret_readers" {
+  type    = list(string)
+  default = []
+}
+
+variable "secret_noncurrent_version_days" {
+  type    = number
+  default = 7
+}
+
 provider "aws" {
   region                      = "us-east-1"
   access_key                  = "testing"
@@ -95,6 +106,9 @@ module "jit_access" {
   security_group_ids     = var.security_group_ids
   existing_config_bucket = var.existing_config_bucket
   kms_key_arn            = var.kms_key_arn
+
+  secret_readers                 = var.secret_readers
+  secret_noncurrent_version_days = var.secret_noncurrent_version_days
 
   alarm_sns_topic_arn         = aws_sns_topic.alarms.arn
   table_deletion_protection   = false

@@ -18,10 +18,24 @@ pub fn revocation_script(users: &[&str]) -> String {
     for user in users {
         // drop_temp_user's checks: the role exists, is one of ours, and `retired` is there to receive its objects.
         let retired = naming::retired_role("jit_");
-        for check in [sql::role_exists(user), sql::memberships(user), sql::role_exists(&retired)] {
+        let checks = [
+            sql::role_exists(user),
+            sql::memberships(user),
+            sql::role_exists(&retired),
+            sql::schemas_to_lend(&retired),
+        ];
+        for check in checks {
             script.push_str(&format!("{};\n", render(&check)));
         }
-        for step in sql::revoke_temp_user(user, &retired) {
+        let roles = ["readonly".to_string()];
+        let schemas = ["public".to_string()];
+        let plan = sql::revoke_temp_user(&sql::TempUserRevocation {
+            username: user,
+            retired_role: &retired,
+            roles: &roles,
+            schemas: &schemas,
+        });
+        for step in plan {
             let statements: Vec<String> = step.iter().map(|s| format!("{};\n", render(s))).collect();
             match statements.as_slice() {
                 [one] => script.push_str(one),

@@ -195,7 +195,15 @@ async fn drop_temp_user(session: &mut Session, username: &str, prefix: &str) -> 
     }
     let retired = naming::retired_role(prefix);
     ensure_own_role(session, &retired, Join::Admin).await?;
-    session.run_plan(&sql::revoke_temp_user(username, &retired)).await?;
+    let schemas = session.query_column(&sql::schemas_to_lend(&retired)).await?;
+    let roles: Vec<String> = memberships.into_iter().filter(|m| *m != marker).collect();
+    let plan = sql::revoke_temp_user(&sql::TempUserRevocation {
+        username,
+        retired_role: &retired,
+        roles: &roles,
+        schemas: &schemas,
+    });
+    session.run_plan(&plan).await?;
     Ok(true)
 }
 

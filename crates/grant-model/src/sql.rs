@@ -116,24 +116,55 @@ pub fn marker_members(marker_role: &str) -> Statement {
     )
 }
 
-/// Revoking a temporary user: login off (committed first, so no new session can start), live sessions
-/// terminated, owned objects reassigned to `retired` (never to the admin: a SECURITY DEFINER function or a view
-/// the user left behind would then run with the admin's rights), its privileges and default privileges dropped,
-/// then the role itself.
-pub fn revoke_temp_user(username: &str, retired_role: &str) -> Plan {
-    let name = quote_ident(username);
-    let retired = quote_ident(retired_role);
-    vec![
-        vec![Statement::new(format!("ALTER ROLE {name} NOLOGIN"))],
-        vec![terminate_sessions(username)],
-        vec![
-            // A non-superuser admin needs the role's privileges to reassign what it owns.
-            Statement::new(format!("GRANT {name} TO CURRENT_USER")),
-            Statement::new(format!("REASSIGN OWNED BY {name} TO {retired}")),
-            Statement::new(format!("DROP OWNED BY {name}")),
-            Statement::new(format!("DROP ROLE IF EXISTS {name}")),
-        ],
-    ]
+/// What revoking one temporary user needs to know about the database beforehand.
+pub struct TempUserRevocation<'a> {
+    pub username: &'a str,
+    /// The role that receives its objects (`<prefix>retired`).
+    pub retired_role: &'a str,
+    /// Its memberships other than the marker: taken away with its login, so a view or function it owns grants
+    /// nothing even while the rest of the revocation is failing.
+    pub roles: &'a [String],
+    /// Schemas where the admin may grant CREATE and `retired` lacks it: PostgreSQL lets a function or type change
+    /// owner only to a role with CREATE on its schema, so `retired` holds it for the length of the transaction.
+    pub schemas: &'a [String],
+}
+
+/// Revoking a temporary user: login and memberships off (committed first, so no new session can start and its
+/// objects lose their rights), live sessions terminated, owned objects reassigned to `retired` (never to the
+/// admin: a SECURITY DEFINER function or a view the user left behind would then run with the admin's rights), its
+/// privileges and default privileges dropped, then the role itself.
+pub fn revoke_temp_user(user: &TempUserRevocation) -> Plan {
+    let name = quote_ident(user.username);
+    let retired = quote_ident(user.retired_role);
+    let mut first = vec![Statement::new(format!("ALTER ROLE {name} NOLOGIN"))];
+    if !user.roles.is_empty() {
+        first.push(revoke_roles(user.username, user.roles));
+    }
+    let mut last = vec![
+        // A non-superuser admin needs the role's privileges to reassign what it owns.
+        Statement::new(format!("GRANT {name} TO CURRENT_USER")),
+    ];
+    let schemas = ident_list(user.schemas);
+    if !user.schemas.is_empty() {
+        last.push(Statement::new(format!("GRANT CREATE ON SCHEMA {schemas} TO {retired}")));
+    }
+    last.push(Statement::new(format!("REASSIGN OWNED BY {name} TO {retired}")));
+    if !user.schemas.is_empty() {
+        last.push(Statement::new(format!("REVOKE CREATE ON SCHEMA {schemas} FROM {retired}")));
+    }
+    last.push(Statement::new(format!("DROP OWNED BY {name}")));
+    last.push(Statement::new(format!("DROP ROLE IF EXISTS {name}")));
+    vec![first, vec![terminate_sessions(user.username)], last]
+}
+
+/// The schemas (column `nspname`) where the admin may grant CREATE and `retired_role` lacks it.
+pub fn schemas_to_lend(retired_role: &str) -> Statement {
+    Statement::query(
+        "SELECT nspname::text FROM pg_namespace \
+         WHERE has_schema_privilege(current_user, oid, 'CREATE WITH GRANT OPTION') \
+         AND NOT has_schema_privilege($1, oid, 'CREATE') ORDER BY 1",
+        &[retired_role],
+    )
 }
 
 /// One row of text columns `can_login, superuser, has_members, is_admin, is_temporary_user` (`true`/`false`) for
@@ -215,8 +246,25 @@ mod tests {
 
     #[test]
     fn revocation_disables_login_before_anything_else() {
-        let plan = revoke_temp_user("u", "jit_retired");
+        let roles = ["readonly".to_string()];
+        let schemas = ["public".to_string()];
+        let plan = revoke_temp_user(&TempUserRevocation {
+            username: "u",
+            retired_role: "jit_retired",
+            roles: &roles,
+            schemas: &schemas,
+        });
         assert_eq!(plan[0][0].sql, r#"ALTER ROLE "u" NOLOGIN"#);
+        assert_eq!(plan[0][1].sql, r#"REVOKE "readonly" FROM "u""#);
+        let last: Vec<&str> = plan[2].iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(
+            last[1..4],
+            [
+                r#"GRANT CREATE ON SCHEMA "public" TO "jit_retired""#,
+                r#"REASSIGN OWNED BY "u" TO "jit_retired""#,
+                r#"REVOKE CREATE ON SCHEMA "public" FROM "jit_retired""#
+            ]
+        );
         assert!(plan[2].iter().any(|s| s.sql == r#"REASSIGN OWNED BY "u" TO "jit_retired""#));
         assert!(!plan.iter().flatten().any(|s| s.sql.contains("TO CURRENT_USER") && s.sql.contains("REASSIGN")));
         assert_eq!(plan[1][0].params, ["u"]);

@@ -29,7 +29,7 @@ fn setup_statements() -> [(&'static str, Vec<String>); 2] {
         "CREATE TABLE items (id int PRIMARY KEY, name text)".to_string(),
         "INSERT INTO items VALUES (1, 'widget'), (2, 'gadget')".to_string(),
         format!("GRANT SELECT ON items TO {TARGET_ROLE}"),
-        format!("GRANT CREATE, USAGE ON SCHEMA public TO {ADMIN_USER}"),
+        format!("GRANT CREATE, USAGE ON SCHEMA public TO {ADMIN_USER} WITH GRANT OPTION"),
     ];
     [("postgres", cluster), (DB, orders)]
 }

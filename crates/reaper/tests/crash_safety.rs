@@ -93,7 +93,12 @@ async fn one_pass_after_a_crash_at_any_step_leaves_nothing_behind() {
     admin.batch_execute(&format!("ALTER ROLE {} NOLOGIN", naming::quote_ident(&nologin.db_user))).await.unwrap();
     // ... after the role was dropped, before the row was recorded.
     let dropped = claimed_then_crashed(&env, "r3@example.com").await;
-    for step in sql::revoke_temp_user(&dropped.db_user, "jit_retired") {
+    for step in sql::revoke_temp_user(&sql::TempUserRevocation {
+        username: &dropped.db_user,
+        retired_role: "jit_retired",
+        roles: &[],
+        schemas: &[],
+    }) {
         for statement in step {
             pg::execute(&env.pg.connect(common::ADMIN_USER, common::ADMIN_PASSWORD, DB).await.unwrap(), &statement)
                 .await

@@ -65,7 +65,11 @@ impl Fixture {
         for statement in ORDERS_SETUP {
             orders.batch_execute(statement).await.unwrap();
         }
-        orders.batch_execute(&format!("GRANT CREATE, USAGE ON SCHEMA public TO {ADMIN_USER}")).await.unwrap();
+        // WITH GRANT OPTION: revocation lends `retired` CREATE on the schema for the moment it takes over a function.
+        orders
+            .batch_execute(&format!("GRANT CREATE, USAGE ON SCHEMA public TO {ADMIN_USER} WITH GRANT OPTION"))
+            .await
+            .unwrap();
 
         let sdk = moto().sdk_config().await;
         let table = unique_name("grants");

@@ -49,6 +49,14 @@ pub fn temp_username(prefix: &str, requester: &str) -> String {
     format!("{prefix}{readable}_{}", random_suffix())
 }
 
+/// Grant ids for requests with a `request_id` are derived from it, so a retry finds its grant by key.
+const REQUEST_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a69_742d_6163_6365_7373_2d67_7261_6e74);
+
+/// The grant id of a request: derived from its `request_id` (a retry finds the same row), else random.
+pub fn grant_id_for_request(request_id: &str) -> String {
+    uuid::Uuid::new_v5(&REQUEST_ID_NAMESPACE, request_id.as_bytes()).to_string()
+}
+
 /// The NOLOGIN role every temporary user made under `prefix` is a member of, so the reaper can find orphans
 /// from inside the database.
 pub fn marker_role(prefix: &str) -> String {

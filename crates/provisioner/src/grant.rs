@@ -18,8 +18,6 @@ use grant_model::{
     naming, policy, sql, ClientError, Config, ConfigError, ErrorCode, Grant, Lease, Password, Purpose, Status, Strategy,
 };
 
-/// Grant ids for requests with a `request_id` are derived from it, so a retry finds its grant by key.
-const REQUEST_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a69_742d_6163_6365_7373_2d67_7261_6e74);
 /// SQLSTATE undefined_object: a retried grant's user is gone.
 const UNDEFINED_OBJECT: &str = "42704";
 
@@ -29,7 +27,7 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
     let duration = policy::grant_duration(target, req.duration_seconds)?;
     let db_user = escalation_user(&req, target)?;
     let grant_id = match &req.request_id {
-        Some(request_id) => uuid::Uuid::new_v5(&REQUEST_ID_NAMESPACE, request_id.as_bytes()).to_string(),
+        Some(request_id) => naming::grant_id_for_request(request_id),
         None => uuid::Uuid::new_v4().to_string(),
     };
     note_grant(&grant_id, &req.requester);

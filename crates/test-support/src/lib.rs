@@ -10,6 +10,8 @@
 use std::io::{BufRead, BufReader, Read};
 
 mod certs;
+mod cut;
+mod fault;
 mod lambda_api;
 mod moto;
 mod postgres;
@@ -17,6 +19,8 @@ mod postgres;
 pub mod fixture;
 pub mod history;
 mod scanned;
+pub use cut::CutAfterCommit;
+pub use fault::ApplyThenFail;
 pub use lambda_api::{Invocation, LambdaProcess, RuntimeApi};
 pub use moto::{moto, unique_name, Moto, MotoBusy};
 pub use postgres::{remove_template, PgCluster, SUPERUSER_PASSWORD};

@@ -5,6 +5,7 @@
 use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -41,10 +42,9 @@ impl Intercept for ApplyThenFail {
         &self,
         context: &mut BeforeDeserializationInterceptorContextMut<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let target = context.inner().request().and_then(|r| r.headers().get("x-amz-target")).unwrap_or_default();
-        let ours = target.rsplit('.').next() == Some(self.operation);
+        let ours = cfg.load::<Metadata>().is_some_and(|operation| operation.name() == self.operation);
         if ours && context.response().status().is_success() {
             let took = self.left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
             if took {

@@ -93,9 +93,10 @@ impl ServerCertVerifier for EncryptOnly {
     }
 }
 
-/// `sslmode=verify-ca`: the full check, except that a certificate for another host name is accepted. webpki checks
-/// the name only once the chain, validity period and signatures passed, so a name error means all else was fine;
-/// every other error (unknown issuer, expired, bad signature, ...) still fails the handshake.
+/// `sslmode=verify-ca`: the full check, except that a certificate for another host name is accepted. rustls's
+/// `WebPkiServerVerifier::verify_server_cert` (0.23) checks the name only once the chain, validity period and
+/// signatures passed, so a name error means all else was fine; every other error (unknown issuer, expired, bad
+/// signature, ...) still fails the handshake.
 #[derive(Debug)]
 struct AnyName<V>(Arc<V>);
 

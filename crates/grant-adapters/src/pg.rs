@@ -6,11 +6,12 @@ use crate::config_source::ConfigSource;
 use crate::error::Fault;
 use crate::tls;
 use grant_model::sql::{Plan, Statement};
-use grant_model::DatabaseConfig;
+use grant_model::{DatabaseConfig, SslMode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio_postgres::config::ChannelBinding;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, GenericClient, NoTls};
 
@@ -75,6 +76,29 @@ async fn try_connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> 
             client
         }
         Some(tls_config) => {
+            if db.sslmode == SslMode::Require {
+                // The server is not verified, so it may be anyone: it gets the password only through SCRAM bound
+                // to this TLS channel (SCRAM-SHA-256-PLUS, tls-server-end-point), which proves knowledge of the
+                // password without revealing it. A request for a cleartext or MD5 password, a SCRAM offer without
+                // channel binding, or a login without any authentication is refused before anything is sent.
+                config.channel_binding(ChannelBinding::Require);
+            }
+            // tokio-postgres's refusal is an authentication error of the client ("server did not use channel
+            // binding"), not a server's error: say what it means.
+            let fault = |e: tokio_postgres::Error| match fault(e) {
+                Fault::Postgres { database, code: None, message }
+                    if db.sslmode == SslMode::Require && message.contains("channel binding") =>
+                {
+                    let message = format!(
+                        "sslmode require: the server did not authenticate with SCRAM channel binding \
+                         (SCRAM-SHA-256-PLUS), so the admin password was not sent, as an unverified server could be \
+                         an impostor; give the admin user scram-sha-256 authentication and the server an RSA or \
+                         ECDSA certificate, or use sslmode verify-ca or verify-full ({message})"
+                    );
+                    Fault::Postgres { database, code: None, message }
+                }
+                other => other,
+            };
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
             let (client, connection) =
                 config.ssl_mode(tokio_postgres::config::SslMode::Require).connect(tls).await.map_err(fault)?;

@@ -50,24 +50,55 @@ fn default_port() -> u16 {
     5432
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// A database's `sslmode`: how the admin connection reaches it, and what a user is told to use. `allow` and
+/// `prefer` are refused: an attacker can downgrade them to an unencrypted connection.
+// Deserialized by hand, so a refused or unknown value gets a message saying why and what to use instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     /// Plain TCP: for local development only.
     Disable,
-    /// Encrypted, server certificate not checked.
+    /// Encrypted, server certificate not checked; the admin's password is sent only through SCRAM with
+    /// channel binding, so an impostor server learns nothing.
     Require,
+    /// Encrypted, certificate chain checked against the CA bundle, host name not checked.
+    VerifyCa,
     /// Encrypted, certificate chain and host name checked.
     VerifyFull,
 }
 
 impl SslMode {
+    pub const ALL: [SslMode; 4] = [SslMode::Disable, SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
             SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
             SslMode::VerifyFull => "verify-full",
         }
+    }
+
+    /// The mode named `value`, or why there is none.
+    pub fn parse(value: &str) -> Result<SslMode, String> {
+        const USE: &str = "use \"require\", \"verify-ca\" or \"verify-full\" (\"disable\" only for local development)";
+        if let Some(mode) = SslMode::ALL.into_iter().find(|mode| mode.as_str() == value) {
+            return Ok(mode);
+        }
+        Err(match value {
+            "allow" | "prefer" => format!(
+                "sslmode {value:?} is refused: it can be downgraded by an attacker to an unencrypted connection, \
+                 which exposes everything sent, passwords included; {USE}"
+            ),
+            _ => format!("unknown sslmode {value:?}: {USE}"),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SslMode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        SslMode::parse(&value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -300,6 +331,30 @@ mod tests {
         }
         let nested = SPEC_EXAMPLE.replace("secrets/orders-admin.json", "secrets/prod/orders-admin.json");
         assert!(Config::parse(nested.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn sslmode_names_round_trip() {
+        for mode in SslMode::ALL {
+            assert_eq!(SslMode::parse(mode.as_str()), Ok(mode));
+            assert_eq!(serde_json::to_value(mode).unwrap(), serde_json::json!(mode.as_str()));
+        }
+        let doc = SPEC_EXAMPLE.replace("\"verify-full\"", "\"verify-ca\"");
+        assert_eq!(Config::parse(doc.as_bytes()).unwrap().databases["orders"].sslmode, SslMode::VerifyCa);
+    }
+
+    #[test]
+    fn downgradable_sslmodes_are_refused_with_the_reason() {
+        for refused in ["allow", "prefer"] {
+            let doc = SPEC_EXAMPLE.replace("\"verify-full\"", &format!("{refused:?}"));
+            let err = Config::parse(doc.as_bytes()).unwrap_err();
+            for expected in [refused, "downgrade", "by an attacker", "\"require\", \"verify-ca\" or \"verify-full\""] {
+                assert!(err.0.contains(expected), "{expected:?} not in: {err}");
+            }
+        }
+        let doc = SPEC_EXAMPLE.replace("\"verify-full\"", "\"verify_full\"");
+        let err = Config::parse(doc.as_bytes()).unwrap_err();
+        assert!(err.0.contains("unknown sslmode \"verify_full\"") && err.0.contains("\"verify-ca\""), "{err}");
     }
 
     #[test]

@@ -1,13 +1,14 @@
-//! TLS to PostgreSQL with rustls: `require` encrypts; `verify-full` checks the chain and host name against the
-//! CA bundle named by `ca_bundle_key`, or the built-in RDS bundle, which a test CA is rightly not in.
+//! TLS to PostgreSQL with rustls: `require` encrypts and gives the admin password only to SCRAM with channel
+//! binding; `verify-ca` checks the chain, `verify-full` also the host name, against the CA bundle named by
+//! `ca_bundle_key`, or the built-in RDS bundle, which a test CA is rightly not in.
 
 mod common;
 
-use common::{grant_request, Fixture, ADMIN_USER, DB};
+use common::{grant_request, Fixture, ADMIN_PASSWORD, ADMIN_USER, DB};
 use grant_adapters::Fault;
 use provisioner::App;
 use serde_json::{json, Value};
-use test_support::PgCluster;
+use test_support::{KeyType, PgCluster, TlsOptions};
 
 async fn app_with(fixture: &Fixture, sslmode: &str, ca_bundle_key: Option<&str>) -> App {
     let mut config = fixture.config();
@@ -32,6 +33,36 @@ async fn admin_sessions_use_tls(fixture: &Fixture) -> bool {
     row.get::<_, Option<bool>>(0).unwrap_or(false)
 }
 
+/// Grants one temporary user with `sslmode` (and `ca_bundle_key`), expecting a fault.
+async fn grant_fails(fixture: &Fixture, sslmode: &str, ca_bundle_key: Option<&str>) -> String {
+    let app = app_with(fixture, sslmode, ca_bundle_key).await;
+    let fault = match app.handle(grant_request("mallory@example.com", "readonly")).await {
+        // Not the response itself: it holds the new user's password.
+        Ok(response) => panic!("the grant was answered (ok: {}): the admin connection was made", response["ok"]),
+        Err(fault) => fault,
+    };
+    assert!(matches!(fault, Fault::Postgres { .. }), "{fault}");
+    fault.to_string()
+}
+
+/// Grants one temporary user with `sslmode` (and `ca_bundle_key`), expecting success over TLS.
+async fn grant_works(fixture: &Fixture, sslmode: &str, ca_bundle_key: Option<&str>, requester: &str) {
+    let app = app_with(fixture, sslmode, ca_bundle_key).await;
+    let granted = app.handle(grant_request(requester, "readonly")).await.unwrap();
+    assert_eq!(granted["ok"], json!(true), "{granted}");
+    assert!(admin_sessions_use_tls(fixture).await, "the admin session is encrypted");
+}
+
+/// Admin logins the server let in, and admin passwords it rejected, in a stretch of its log (log_connections).
+fn admin_logins(log: &str) -> (usize, usize) {
+    let authorized = log.matches(&format!("connection authorized: user={ADMIN_USER} ")).count();
+    let rejected = log.matches(&format!("password authentication failed for user \"{ADMIN_USER}\"")).count();
+    (authorized, rejected)
+}
+
+// Under `require` this passing also shows channel binding was used: with `ChannelBinding::Require`, tokio-postgres
+// completes a SCRAM exchange only as SCRAM-SHA-256-PLUS (connect_raw.rs, authenticate_sasl); see the Ed25519
+// test below for the same server without usable binding data.
 #[tokio::test]
 async fn require_and_verify_full_connect_over_tls() {
     let (cluster, ca_pem) = PgCluster::start_with_tls();
@@ -57,6 +88,71 @@ async fn require_and_verify_full_connect_over_tls() {
     let fault = app.handle(grant_request("dave@example.com", "readonly")).await.unwrap_err();
     assert!(matches!(fault, Fault::Postgres { .. }), "{fault}");
     assert!(fault.to_string().to_lowercase().contains("certificate"), "{fault}");
+}
+
+/// A server that asks for the password in cleartext (pg_hba `password`, as an impostor would) gets nothing under
+/// `require`; that the password was right is shown by `verify-full`, whose verified server may ask for it so.
+/// On the old code the `require` grant succeeds: the password went to the server in cleartext.
+#[tokio::test]
+async fn require_sends_no_password_to_a_server_asking_for_it_in_cleartext() {
+    let options = TlsOptions { cleartext_password_user: Some(ADMIN_USER.into()), ..TlsOptions::default() };
+    let (cluster, ca_pem) = PgCluster::start_with_tls_options(&options);
+    let fixture = Fixture::with_cluster(cluster).await;
+    let log_start = fixture.pg.log().len();
+
+    let fault = grant_fails(&fixture, "require", None).await;
+    for expected in ["channel binding", "admin password was not sent"] {
+        assert!(fault.contains(expected), "{expected:?} not in: {fault}");
+    }
+    assert!(!fault.contains(ADMIN_PASSWORD));
+    let log = fixture.pg.log()[log_start..].to_string();
+    assert!(log.contains("connection received: host=127.0.0.1"), "the client reached the server:\n{log}");
+    assert_eq!(admin_logins(&log), (0, 0), "no password, right or wrong, reached the server:\n{log}");
+
+    // The same password, sent in cleartext to a verified server, logs in: the refusal above was the client's.
+    moto_put_raw(&fixture, "tls/test-ca.pem", std::str::from_utf8(&ca_pem).unwrap()).await;
+    grant_works(&fixture, "verify-full", Some("tls/test-ca.pem"), "carol@example.com").await;
+    let log = fixture.pg.log()[log_start..].to_string();
+    assert_eq!(admin_logins(&log), (1, 0), "{log}");
+}
+
+/// A server whose certificate is signed with Ed25519 offers SCRAM-SHA-256-PLUS, but RFC 5929 defines no
+/// `tls-server-end-point` data for such a certificate, so the client can only use SCRAM without channel binding,
+/// which an impostor could relay to the real server. `require` refuses it; `verify-full` (binding `prefer`)
+/// accepts it. On the old code the `require` grant succeeds.
+#[tokio::test]
+async fn require_refuses_scram_without_channel_binding() {
+    let options = TlsOptions { key: KeyType::Ed25519, ..TlsOptions::default() };
+    let (cluster, ca_pem) = PgCluster::start_with_tls_options(&options);
+    let fixture = Fixture::with_cluster(cluster).await;
+
+    let fault = grant_fails(&fixture, "require", None).await;
+    assert!(fault.contains("channel binding") && fault.contains("admin password was not sent"), "{fault}");
+
+    moto_put_raw(&fixture, "tls/test-ca.pem", std::str::from_utf8(&ca_pem).unwrap()).await;
+    grant_works(&fixture, "verify-full", Some("tls/test-ca.pem"), "carol@example.com").await;
+}
+
+/// `verify-ca` trusts a certificate for another host name when the configured CA signed it, and only then;
+/// `verify-full` refuses the name. On the old code `verify-ca` is not a valid config value.
+#[tokio::test]
+async fn verify_ca_checks_the_issuer_but_not_the_host_name() {
+    let options = TlsOptions { cert_names: Some("DNS:db.elsewhere.example".into()), ..TlsOptions::default() };
+    let (cluster, ca_pem) = PgCluster::start_with_tls_options(&options);
+    let fixture = Fixture::with_cluster(cluster).await;
+    moto_put_raw(&fixture, "tls/test-ca.pem", std::str::from_utf8(&ca_pem).unwrap()).await;
+    moto_put_raw(&fixture, "tls/other-ca.pem", std::str::from_utf8(&test_support::unrelated_ca()).unwrap()).await;
+
+    grant_works(&fixture, "verify-ca", Some("tls/test-ca.pem"), "alice@example.com").await;
+
+    let fault = grant_fails(&fixture, "verify-full", Some("tls/test-ca.pem")).await;
+    assert!(fault.contains("certificate not valid for name \"127.0.0.1\""), "{fault}");
+    // A CA of the same name but another key (as an impostor would make) fails on the signature; the built-in RDS
+    // bundle has no CA of that name at all.
+    for (other_ca, error) in [(Some("tls/other-ca.pem"), "BadSignature"), (None, "UnknownIssuer")] {
+        let fault = grant_fails(&fixture, "verify-ca", other_ca).await;
+        assert!(fault.contains(&format!("invalid peer certificate: {error}")), "{other_ca:?}: {fault}");
+    }
 }
 
 async fn moto_put_raw(fixture: &Fixture, key: &str, body: &str) {

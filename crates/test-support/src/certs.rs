@@ -1,4 +1,5 @@
-//! A throwaway CA and a server certificate for 127.0.0.1/localhost, made with the openssl CLI, for TLS tests.
+//! A throwaway CA and a server certificate (by default for 127.0.0.1/localhost), made with the openssl CLI, for
+//! TLS tests.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -12,14 +13,38 @@ pub struct ServerFiles {
     pub ca_pem: Vec<u8>,
 }
 
-pub fn server_certificate(dir: &Path) -> ServerFiles {
+/// The server certificate's names (subjectAltName) when a test names none.
+pub const DEFAULT_NAMES: &str = "IP:127.0.0.1,DNS:localhost";
+
+/// The key type of a throwaway CA and its server certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyType {
+    /// ECDSA P-256, signed with SHA-256.
+    #[default]
+    P256,
+    /// Ed25519: a certificate signature without a hash function, so no `tls-server-end-point` channel binding
+    /// data (RFC 5929 defines it by the signature's hash).
+    Ed25519,
+}
+
+impl KeyType {
+    fn newkey(self) -> &'static [&'static str] {
+        match self {
+            KeyType::P256 => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+            KeyType::Ed25519 => &["-newkey", "ed25519", "-nodes"],
+        }
+    }
+}
+
+/// A CA and a server certificate for `names` (subjectAltName syntax, e.g. `DNS:db.example`) it signed.
+pub fn server_certificate(dir: &Path, names: &str, key: KeyType) -> ServerFiles {
     fs::create_dir_all(dir).expect("create tls dir");
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = key.newkey();
     openssl(
         dir,
         &[
             &["req", "-x509"][..],
-            &ec,
+            ec,
             &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
             &["-subj", "/CN=jit-access test CA"],
         ]
@@ -27,13 +52,16 @@ pub fn server_certificate(dir: &Path) -> ServerFiles {
     );
     openssl(
         dir,
-        &[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat(),
+        &[&["req"][..], ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=jit-access test server"]]
+            .concat(),
     );
     let extensions = dir.join("server.ext");
     fs::write(
         &extensions,
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        format!(
+            "subjectAltName={names}\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        ),
     )
     .expect("write server.ext");
     openssl(
@@ -65,6 +93,13 @@ pub fn server_certificate(dir: &Path) -> ServerFiles {
         key,
         ca_pem: fs::read(dir.join("ca.pem")).expect("read ca.pem"),
     }
+}
+
+/// The certificate (PEM) of a CA no test server uses: what a client must refuse to trust. It has the same subject
+/// as every test CA but its own key, so a chain to it fails on the signature.
+pub fn unrelated_ca() -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    server_certificate(dir.path(), DEFAULT_NAMES, KeyType::default()).ca_pem
 }
 
 fn openssl(dir: &Path, args: &[&str]) {

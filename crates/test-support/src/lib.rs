@@ -21,9 +21,10 @@ pub mod history;
 mod scanned;
 pub use cut::CutAfterCommit;
 pub use fault::ApplyThenFail;
+pub use certs::unrelated_ca;
 pub use lambda_api::{Invocation, LambdaProcess, RuntimeApi};
 pub use moto::{moto, unique_name, Moto, MotoBusy};
-pub use postgres::{remove_template, PgCluster, SUPERUSER_PASSWORD};
+pub use postgres::{remove_template, KeyType, PgCluster, TlsOptions, SUPERUSER_PASSWORD};
 pub use scanned::ScannedCount;
 
 /// Calls `on_line` for every line of `pipe` on a background thread until EOF.

@@ -11,6 +11,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+pub use crate::certs::KeyType;
 use tokio_postgres::{Client, NoTls};
 
 /// Password of the `postgres` superuser in every cluster (host connections use scram-sha-256).
@@ -20,6 +22,18 @@ const HOST: &str = "127.0.0.1";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Every file this module creates in the temp dir starts with this, followed by the pid.
 const DIR_PREFIX: &str = "test-support-pg-";
+
+/// How `PgCluster::start_with_tls_options` sets up TLS; the default is what `start_with_tls` starts.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// The server certificate's names (subjectAltName syntax); default `IP:127.0.0.1,DNS:localhost`.
+    pub cert_names: Option<String>,
+    /// The key type of the CA and the server certificate.
+    pub key: KeyType,
+    /// This user's TLS logins are asked for a cleartext password (pg_hba `password`) instead of SCRAM, as an
+    /// impostor server would ask.
+    pub cleartext_password_user: Option<String>,
+}
 
 /// A PostgreSQL cluster in a temp dir, listening on 127.0.0.1:`port()`.
 pub struct PgCluster {
@@ -39,17 +53,31 @@ impl PgCluster {
     /// Starts a cluster that also accepts TLS, with a server certificate for 127.0.0.1 signed by a throwaway
     /// CA. Returns the CA certificate (PEM), what a client needs to verify the server.
     pub fn start_with_tls() -> (PgCluster, Vec<u8>) {
+        PgCluster::start_with_tls_options(&TlsOptions::default())
+    }
+
+    /// `start_with_tls`, set up as `options` say. Connections and their authentication are logged
+    /// (`log_connections`).
+    pub fn start_with_tls_options(options: &TlsOptions) -> (PgCluster, Vec<u8>) {
         let mut ca = Vec::new();
         let cluster = PgCluster::start_with(|dir| {
-            let files = crate::certs::server_certificate(&dir.join("tls"));
+            let names = options.cert_names.as_deref().unwrap_or(crate::certs::DEFAULT_NAMES);
+            let files = crate::certs::server_certificate(&dir.join("tls"), names, options.key);
             for path in [&files.dir, &files.cert, &files.key] {
                 give_to_owner(path);
             }
             ca = files.ca_pem;
+            if let Some(user) = &options.cleartext_password_user {
+                // pg_hba.conf: the first matching line wins, so this one goes before initdb's.
+                let hba = dir.join("data/pg_hba.conf");
+                let rest = fs::read_to_string(&hba).expect("read pg_hba.conf");
+                fs::write(&hba, format!("hostssl all {user} {HOST}/32 password\n{rest}")).expect("write pg_hba.conf");
+            }
             vec![
                 "ssl=on".to_string(),
                 format!("ssl_cert_file={}", files.cert.display()),
                 format!("ssl_key_file={}", files.key.display()),
+                "log_connections=on".to_string(),
             ]
         });
         (cluster, ca)

@@ -1,7 +1,8 @@
 //! The provisioner's requests (SPEC "Provisioner: request and response"), parsed strictly and validated here,
 //! before anything is written anywhere.
 
-use crate::error::ClientError;
+use crate::error::{ClientError, ErrorCode};
+use crate::identity;
 use crate::naming;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -35,7 +36,7 @@ pub struct GrantRequest {
     #[serde(default)]
     pub duration_seconds: Option<u64>,
     pub reason: String,
-    /// Who approved the request; must not be the requester.
+    /// Who approved the request; must not be the requester (`policy_violation`).
     #[serde(default)]
     pub approver: Option<String>,
     /// The existing database user to escalate: required for `role_escalation` targets, refused for `temp_user`.
@@ -72,6 +73,7 @@ pub struct DescribeRequest {
 
 impl Request {
     /// Parses an invocation payload. `action` defaults to `grant`; unknown fields and actions are rejected.
+    /// Identities (`requester`, `approver`, `actor`) come back [`identity::clean`]ed.
     pub fn parse(payload: Value) -> Result<Request, ClientError> {
         let Value::Object(mut fields) = payload else {
             return Err(ClientError::invalid_request("the request must be a JSON object"));
@@ -94,7 +96,7 @@ impl Request {
             }
         };
         request.validate()?;
-        Ok(request)
+        Ok(request.with_clean_identities())
     }
 
     pub fn action(&self) -> &'static str {
@@ -119,8 +121,8 @@ impl Request {
                     naming::check_identifier(db_user)
                         .map_err(|e| ClientError::invalid_request(format!("db_user {e}")))?;
                 }
-                if g.approver.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&g.requester)) {
-                    return Err(ClientError::invalid_request("approver must not be the requester"));
+                if g.approver.as_deref().is_some_and(|a| identity::same_identity(a, &g.requester)) {
+                    return Err(ClientError::new(ErrorCode::PolicyViolation, "approver must not be the requester"));
                 }
                 Ok(())
             }
@@ -136,6 +138,22 @@ impl Request {
             }
             Request::Describe(d) => grant_id(&d.grant_id),
         }
+    }
+
+    /// Identities are stored as [`identity::clean`] gives them, so the table and the audit show one spelling.
+    fn with_clean_identities(mut self) -> Request {
+        let clean = |value: &mut String| *value = identity::clean(value).to_string();
+        match &mut self {
+            Request::Grant(g) => {
+                clean(&mut g.requester);
+                if let Some(approver) = &mut g.approver {
+                    clean(approver);
+                }
+            }
+            Request::Revoke(RevokeRequest { actor, .. }) | Request::Extend(ExtendRequest { actor, .. }) => clean(actor),
+            Request::Describe(_) => {}
+        }
+        self
     }
 }
 
@@ -181,7 +199,6 @@ fn grant_id(value: &str) -> Result<(), ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorCode;
     use serde_json::json;
 
     #[test]
@@ -218,7 +235,6 @@ mod tests {
                 json!({"requester": "a", "database": "d", "target": "t", "reason": "r", "db_user": "x".repeat(64)}),
                 "db_user",
             ),
-            (json!({"requester": "a", "database": "d", "target": "t", "reason": "r", "approver": "A"}), "approver"),
             (json!({"action": "describe", "grant_id": "'; DROP TABLE grants; --"}), "grant_id"),
             (
                 json!({"action": "extend", "grant_id": "g", "duration_seconds": -5, "actor": "a", "reason": "r"}),
@@ -229,6 +245,45 @@ mod tests {
             let err = Request::parse(payload.clone()).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidRequest, "{payload}");
             assert!(err.message.contains(needle), "{payload}: {}", err.message);
+        }
+    }
+
+    /// A valid grant request with `field` set to `value`.
+    fn grant_with(field: &str, value: Value) -> Value {
+        let mut request = json!({"requester": "alice@example.com", "database": "orders", "target": "readonly",
+            "reason": "INC-1"});
+        request[field] = value;
+        request
+    }
+
+    #[test]
+    fn self_approval_is_a_policy_violation_whatever_the_spacing_or_case() {
+        for approver in
+            ["alice@example.com", " Alice@example.com", "ALICE@EXAMPLE.COM\u{a0}", "\u{3000}alice@Example.com "]
+        {
+            let err = Request::parse(grant_with("approver", json!(approver))).unwrap_err();
+            assert_eq!(err.code, ErrorCode::PolicyViolation, "{approver:?}: {err}");
+            assert!(err.message.contains("approver must not be the requester"), "{err}");
+        }
+        Request::parse(grant_with("approver", json!("bob@example.com"))).unwrap();
+    }
+
+    #[test]
+    fn identities_are_stored_trimmed_and_other_text_as_given() {
+        let mut payload = grant_with("requester", json!(" Alice@Example.com "));
+        payload["approver"] = json!("\u{a0}bob@x ");
+        payload["reason"] = json!(" INC-1 ");
+        let Request::Grant(g) = Request::parse(payload).unwrap() else { panic!("not a grant") };
+        assert_eq!((g.requester.as_str(), g.approver.as_deref()), ("Alice@Example.com", Some("bob@x")));
+        assert_eq!(g.reason, " INC-1 ");
+        let revoke = json!({"action": "revoke", "grant_id": "g-1", "actor": "  bob@x "});
+        let extend = json!({"action": "extend", "grant_id": "g-1", "duration_seconds": 600, "actor": " bob@x\u{3000}",
+            "reason": "r"});
+        match (Request::parse(revoke).unwrap(), Request::parse(extend).unwrap()) {
+            (Request::Revoke(r), Request::Extend(e)) => {
+                assert_eq!((r.actor.as_str(), e.actor.as_str()), ("bob@x", "bob@x"))
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod response;
 pub mod schema;
 pub mod secret;
 pub mod sql;
+pub mod text;
 
 pub use config::{AdminCredentials, Config, DatabaseConfig, SslMode, Strategy, TargetConfig};
 pub use error::{ClientError, ConfigError, ErrorCode};

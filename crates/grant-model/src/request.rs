@@ -4,6 +4,7 @@
 use crate::error::{ClientError, ErrorCode};
 use crate::identity;
 use crate::naming;
+use crate::text;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -111,12 +112,13 @@ impl Request {
     fn validate(&self) -> Result<(), ClientError> {
         match self {
             Request::Grant(g) => {
-                text("requester", &g.requester, MAX_TEXT)?;
-                text("database", &g.database, MAX_TEXT)?;
-                text("target", &g.target, MAX_TEXT)?;
-                text("reason", &g.reason, MAX_REASON)?;
-                optional_text("request_id", &g.request_id, MAX_TEXT)?;
-                optional_text("approver", &g.approver, MAX_TEXT)?;
+                text::check("requester", &g.requester, MAX_TEXT)?;
+                text::check("database", &g.database, MAX_TEXT)?;
+                text::check("target", &g.target, MAX_TEXT)?;
+                text::check("reason", &g.reason, MAX_REASON)?;
+                text::check_optional("request_id", &g.request_id, MAX_TEXT)?;
+                text::check_optional("approver", &g.approver, MAX_TEXT)?;
+                text::check_optional("db_user", &g.db_user, MAX_TEXT)?;
                 if let Some(db_user) = &g.db_user {
                     naming::check_identifier(db_user)
                         .map_err(|e| ClientError::invalid_request(format!("db_user {e}")))?;
@@ -128,13 +130,13 @@ impl Request {
             }
             Request::Revoke(r) => {
                 grant_id(&r.grant_id)?;
-                text("actor", &r.actor, MAX_TEXT)?;
-                optional_text("reason", &r.reason, MAX_REASON)
+                text::check("actor", &r.actor, MAX_TEXT)?;
+                text::check_optional("reason", &r.reason, MAX_REASON)
             }
             Request::Extend(e) => {
                 grant_id(&e.grant_id)?;
-                text("actor", &e.actor, MAX_TEXT)?;
-                text("reason", &e.reason, MAX_REASON)
+                text::check("actor", &e.actor, MAX_TEXT)?;
+                text::check("reason", &e.reason, MAX_REASON)
             }
             Request::Describe(d) => grant_id(&d.grant_id),
         }
@@ -168,23 +170,6 @@ fn from_body<T: DeserializeOwned>(body: Value) -> Result<T, ClientError> {
             ClientError::invalid_request(format!("{path}: {inner}"))
         }
     })
-}
-
-fn text(field: &str, value: &str, max: usize) -> Result<(), ClientError> {
-    if value.trim().is_empty() {
-        return Err(ClientError::invalid_request(format!("{field} must not be empty")));
-    }
-    if value.len() > max {
-        return Err(ClientError::invalid_request(format!("{field} must be at most {max} bytes")));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ClientError::invalid_request(format!("{field} must not contain control characters")));
-    }
-    Ok(())
-}
-
-fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<(), ClientError> {
-    value.as_deref().map_or(Ok(()), |v| text(field, v, max))
 }
 
 fn grant_id(value: &str) -> Result<(), ClientError> {
@@ -284,6 +269,31 @@ mod tests {
                 assert_eq!((r.actor.as_str(), e.actor.as_str()), ("bob@x", "bob@x"))
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_in_every_free_text_field() {
+        let fields = ["requester", "approver", "reason", "request_id", "database", "target", "db_user"];
+        for c in ['\u{202e}', '\u{200b}', '\u{2028}', '\u{feff}', '\u{e000}'] {
+            let value = json!(format!("ali{c}ce"));
+            let mut payloads: Vec<(&str, Value)> =
+                fields.iter().map(|field| (*field, grant_with(field, value.clone()))).collect();
+            let revoke = json!({"action": "revoke", "grant_id": "g-1", "actor": "bob", "reason": "r"});
+            let extend =
+                json!({"action": "extend", "grant_id": "g-1", "duration_seconds": 600, "actor": "bob", "reason": "r"});
+            for (mut payload, field) in
+                [(revoke.clone(), "actor"), (revoke, "reason"), (extend.clone(), "actor"), (extend, "reason")]
+            {
+                payload[field] = value.clone();
+                payloads.push((field, payload));
+            }
+            for (field, payload) in payloads {
+                let err = Request::parse(payload.clone()).unwrap_err();
+                assert_eq!(err.code, ErrorCode::InvalidRequest, "{payload}");
+                let code_point = format!("U+{:04X}", u32::from(c));
+                assert!(err.message.starts_with(field) && err.message.contains(&code_point), "{payload}: {err}");
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The provisioner's requests (SPEC "Provisioner: request and response"), parsed strictly and validated here,
 //! before anything is written anywhere.
 
-use crate::error::{ClientError, ErrorCode};
+use crate::error::{quote, ClientError, ErrorCode};
 use crate::identity;
 use crate::naming;
 use crate::text;
@@ -12,6 +12,9 @@ use serde_json::Value;
 
 const MAX_TEXT: usize = 256;
 const MAX_REASON: usize = 1024;
+/// Longer than any field name of any action, so a longer key is unknown without asking serde, which would
+/// quote all of it.
+const MAX_FIELD_NAME: usize = 32;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -84,6 +87,9 @@ impl Request {
             Some(Value::String(action)) => action,
             Some(_) => return Err(ClientError::invalid_request("action must be a string")),
         };
+        if let Some(name) = fields.keys().find(|name| name.len() > MAX_FIELD_NAME) {
+            return Err(ClientError::invalid_request(format!("unknown field {}", quote(name))));
+        }
         let body = Value::Object(fields);
         let request = match action.as_str() {
             "grant" => Request::Grant(from_body(body)?),
@@ -92,7 +98,8 @@ impl Request {
             "describe" => Request::Describe(from_body(body)?),
             other => {
                 return Err(ClientError::invalid_request(format!(
-                    "unknown action {other:?}: expected grant, revoke, extend or describe"
+                    "unknown action {}: expected grant, revoke, extend or describe",
+                    quote(other)
                 )))
             }
         };
@@ -294,6 +301,29 @@ mod tests {
                 let code_point = format!("U+{:04X}", u32::from(c));
                 assert!(err.message.starts_with(field) && err.message.contains(&code_point), "{payload}: {err}");
             }
+        }
+    }
+
+    #[test]
+    fn a_huge_value_never_makes_a_huge_message() {
+        let huge = "x".repeat(1 << 20);
+        let mut unknown_field = grant_with("reason", json!("r"));
+        unknown_field[&huge] = json!(1);
+        let cases = [
+            (json!({"action": huge}), "unknown action"),
+            (unknown_field, "unknown field"),
+            (grant_with("requester", json!(huge)), "requester must be at most"),
+            (grant_with("duration_seconds", json!(huge)), "duration_seconds"),
+        ];
+        for (payload, needle) in cases {
+            let err = Request::parse(payload).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest);
+            assert!(err.message.len() <= crate::error::MAX_MESSAGE_BYTES, "{} bytes", err.message.len());
+            assert!(err.message.starts_with(needle), "{}", &err.message[..80]);
+        }
+        for payload in [json!({"action": huge}), json!({"action": "describe", "grant_id": "g", &huge: 1})] {
+            let err = Request::parse(payload).unwrap_err();
+            assert!(err.message.len() < 200, "the echo of a value is short: {}", err.message);
         }
     }
 }

@@ -150,3 +150,13 @@ async fn huge_values_get_short_invalid_request_messages() {
         assert!(message.len() <= grant_model::error::MAX_MESSAGE_BYTES, "{} bytes", message.len());
     }
 }
+
+#[tokio::test]
+async fn json_serde_json_refuses_and_non_json_are_invalid_requests() {
+    let env = Env::new().await;
+    let deep = format!(r#"{{"requester": {}1{}}}"#, "[".repeat(200), "]".repeat(200));
+    for body in [deep.as_bytes(), br#"{"reason": "\ud800"}"#, br#"{"duration_seconds": 1e400}"#, b"{", b"\xff"] {
+        let refused = env.app.handle_bytes(body).await.unwrap();
+        assert_eq!(error_code(&refused), "invalid_request", "{}", String::from_utf8_lossy(body));
+    }
+}

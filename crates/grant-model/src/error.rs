@@ -5,6 +5,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The longest `message` a caller (and the log) ever gets, in bytes: a client error may quote what the caller
+/// sent, and a 1 MB field must not come back as a 1 MB message.
+pub const MAX_MESSAGE_BYTES: usize = 512;
+/// How much of a caller's value a message quotes, in characters.
+pub const MAX_QUOTED_CHARS: usize = 64;
+const ELLIPSIS: char = '…';
+
 /// The SPEC's error codes, the only ones a caller ever sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -44,8 +51,10 @@ pub struct ClientError {
 }
 
 impl ClientError {
+    /// Every client error is made here, so every message is bounded: cut to [`MAX_MESSAGE_BYTES`] (on a
+    /// character boundary, ending in `…`).
     pub fn new(code: ErrorCode, message: impl fmt::Display) -> Self {
-        Self { code, message: message.to_string() }
+        Self { code, message: bounded(message.to_string()) }
     }
     pub fn invalid_request(message: impl fmt::Display) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -58,8 +67,56 @@ impl ClientError {
     }
 }
 
+/// A caller's value as a message shows it: Rust-quoted (escapes visible) and cut to [`MAX_QUOTED_CHARS`]
+/// characters, ending in `…` when cut.
+pub fn quote(value: &str) -> String {
+    match value.char_indices().nth(MAX_QUOTED_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!("{:?}{ELLIPSIS}", &value[..end]),
+    }
+}
+
+fn bounded(mut message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_MESSAGE_BYTES - ELLIPSIS.len_utf8();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push(ELLIPSIS);
+    message
+}
+
 /// The config document (or an admin credentials object) is malformed. The message names the field, never a value
 /// that could be a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid config: {0}")]
 pub struct ConfigError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_bounded_on_a_character_boundary() {
+        for filler in ["x", "é", "€", "𝄞"] {
+            let long = filler.repeat(1 << 20);
+            let message = ClientError::invalid_request(format!("requester {long}")).message;
+            assert!(message.len() <= MAX_MESSAGE_BYTES, "{} bytes", message.len());
+            assert!(message.len() > MAX_MESSAGE_BYTES - 4, "cut no shorter than needed");
+            assert!(message.starts_with("requester ") && message.ends_with('…'), "{message}");
+        }
+        let short = ClientError::invalid_request("reason must not be empty");
+        assert_eq!(short.message, "reason must not be empty");
+    }
+
+    #[test]
+    fn quoting_shows_escapes_and_at_most_the_start_of_a_value() {
+        assert_eq!(quote("delete"), "\"delete\"");
+        assert_eq!(quote("a\u{202e}b"), "\"a\\u{202e}b\"");
+        let quoted = quote(&"é".repeat(10_000));
+        assert_eq!(quoted, format!("{:?}…", "é".repeat(MAX_QUOTED_CHARS)));
+    }
+}

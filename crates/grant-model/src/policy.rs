@@ -1,7 +1,7 @@
 //! How long access may last, and which database/target a request may name.
 
 use crate::config::{Config, DatabaseConfig, TargetConfig, MIN_DURATION_SECONDS};
-use crate::error::{ClientError, ErrorCode};
+use crate::error::{quote, ClientError, ErrorCode};
 
 /// The database and target a request names, or `unknown_database` / `unknown_target`.
 pub fn lookup<'c>(
@@ -10,12 +10,12 @@ pub fn lookup<'c>(
     target: &str,
 ) -> Result<(&'c DatabaseConfig, &'c TargetConfig), ClientError> {
     let db = config.databases.get(database).ok_or_else(|| {
-        ClientError::new(ErrorCode::UnknownDatabase, format!("database {database:?} is not configured"))
+        ClientError::new(ErrorCode::UnknownDatabase, format!("database {} is not configured", quote(database)))
     })?;
     let target_config = db.targets.get(target).ok_or_else(|| {
         ClientError::new(
             ErrorCode::UnknownTarget,
-            format!("target {target:?} is not configured for database {database:?}"),
+            format!("target {} is not configured for database {}", quote(target), quote(database)),
         )
     })?;
     Ok((db, target_config))

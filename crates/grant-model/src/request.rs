@@ -1,8 +1,10 @@
 //! The provisioner's requests (SPEC "Provisioner: request and response"), parsed strictly and validated here,
 //! before anything is written anywhere.
 
-use crate::error::ClientError;
+use crate::error::{quote, ClientError, ErrorCode};
+use crate::identity;
 use crate::naming;
+use crate::text;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,9 @@ use serde_json::Value;
 
 const MAX_TEXT: usize = 256;
 const MAX_REASON: usize = 1024;
+/// Longer than any field name of any action, so a longer key is unknown without asking serde, which would
+/// quote all of it.
+const MAX_FIELD_NAME: usize = 32;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -35,7 +40,7 @@ pub struct GrantRequest {
     #[serde(default)]
     pub duration_seconds: Option<u64>,
     pub reason: String,
-    /// Who approved the request; must not be the requester.
+    /// Who approved the request; must not be the requester (`policy_violation`).
     #[serde(default)]
     pub approver: Option<String>,
     /// The existing database user to escalate: required for `role_escalation` targets, refused for `temp_user`.
@@ -72,6 +77,7 @@ pub struct DescribeRequest {
 
 impl Request {
     /// Parses an invocation payload. `action` defaults to `grant`; unknown fields and actions are rejected.
+    /// Identities (`requester`, `approver`, `actor`) come back [`identity::clean`]ed.
     pub fn parse(payload: Value) -> Result<Request, ClientError> {
         let Value::Object(mut fields) = payload else {
             return Err(ClientError::invalid_request("the request must be a JSON object"));
@@ -81,6 +87,9 @@ impl Request {
             Some(Value::String(action)) => action,
             Some(_) => return Err(ClientError::invalid_request("action must be a string")),
         };
+        if let Some(name) = fields.keys().find(|name| name.len() > MAX_FIELD_NAME) {
+            return Err(ClientError::invalid_request(format!("unknown field {}", quote(name))));
+        }
         let body = Value::Object(fields);
         let request = match action.as_str() {
             "grant" => Request::Grant(from_body(body)?),
@@ -89,12 +98,13 @@ impl Request {
             "describe" => Request::Describe(from_body(body)?),
             other => {
                 return Err(ClientError::invalid_request(format!(
-                    "unknown action {other:?}: expected grant, revoke, extend or describe"
+                    "unknown action {}: expected grant, revoke, extend or describe",
+                    quote(other)
                 )))
             }
         };
         request.validate()?;
-        Ok(request)
+        Ok(request.with_clean_identities())
     }
 
     pub fn action(&self) -> &'static str {
@@ -109,33 +119,50 @@ impl Request {
     fn validate(&self) -> Result<(), ClientError> {
         match self {
             Request::Grant(g) => {
-                text("requester", &g.requester, MAX_TEXT)?;
-                text("database", &g.database, MAX_TEXT)?;
-                text("target", &g.target, MAX_TEXT)?;
-                text("reason", &g.reason, MAX_REASON)?;
-                optional_text("request_id", &g.request_id, MAX_TEXT)?;
-                optional_text("approver", &g.approver, MAX_TEXT)?;
+                text::check("requester", &g.requester, MAX_TEXT)?;
+                text::check("database", &g.database, MAX_TEXT)?;
+                text::check("target", &g.target, MAX_TEXT)?;
+                text::check("reason", &g.reason, MAX_REASON)?;
+                text::check_optional("request_id", &g.request_id, MAX_TEXT)?;
+                text::check_optional("approver", &g.approver, MAX_TEXT)?;
+                text::check_optional("db_user", &g.db_user, MAX_TEXT)?;
                 if let Some(db_user) = &g.db_user {
                     naming::check_identifier(db_user)
                         .map_err(|e| ClientError::invalid_request(format!("db_user {e}")))?;
                 }
-                if g.approver.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&g.requester)) {
-                    return Err(ClientError::invalid_request("approver must not be the requester"));
+                if g.approver.as_deref().is_some_and(|a| identity::same_identity(a, &g.requester)) {
+                    return Err(ClientError::new(ErrorCode::PolicyViolation, "approver must not be the requester"));
                 }
                 Ok(())
             }
             Request::Revoke(r) => {
                 grant_id(&r.grant_id)?;
-                text("actor", &r.actor, MAX_TEXT)?;
-                optional_text("reason", &r.reason, MAX_REASON)
+                text::check("actor", &r.actor, MAX_TEXT)?;
+                text::check_optional("reason", &r.reason, MAX_REASON)
             }
             Request::Extend(e) => {
                 grant_id(&e.grant_id)?;
-                text("actor", &e.actor, MAX_TEXT)?;
-                text("reason", &e.reason, MAX_REASON)
+                text::check("actor", &e.actor, MAX_TEXT)?;
+                text::check("reason", &e.reason, MAX_REASON)
             }
             Request::Describe(d) => grant_id(&d.grant_id),
         }
+    }
+
+    /// Identities are stored as [`identity::clean`] gives them, so the table and the audit show one spelling.
+    fn with_clean_identities(mut self) -> Request {
+        let clean = |value: &mut String| *value = identity::clean(value).to_string();
+        match &mut self {
+            Request::Grant(g) => {
+                clean(&mut g.requester);
+                if let Some(approver) = &mut g.approver {
+                    clean(approver);
+                }
+            }
+            Request::Revoke(RevokeRequest { actor, .. }) | Request::Extend(ExtendRequest { actor, .. }) => clean(actor),
+            Request::Describe(_) => {}
+        }
+        self
     }
 }
 
@@ -152,23 +179,6 @@ fn from_body<T: DeserializeOwned>(body: Value) -> Result<T, ClientError> {
     })
 }
 
-fn text(field: &str, value: &str, max: usize) -> Result<(), ClientError> {
-    if value.trim().is_empty() {
-        return Err(ClientError::invalid_request(format!("{field} must not be empty")));
-    }
-    if value.len() > max {
-        return Err(ClientError::invalid_request(format!("{field} must be at most {max} bytes")));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ClientError::invalid_request(format!("{field} must not contain control characters")));
-    }
-    Ok(())
-}
-
-fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<(), ClientError> {
-    value.as_deref().map_or(Ok(()), |v| text(field, v, max))
-}
-
 fn grant_id(value: &str) -> Result<(), ClientError> {
     let ok = !value.is_empty() && value.len() <= 64 && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if ok {
@@ -181,7 +191,6 @@ fn grant_id(value: &str) -> Result<(), ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorCode;
     use serde_json::json;
 
     #[test]
@@ -218,7 +227,6 @@ mod tests {
                 json!({"requester": "a", "database": "d", "target": "t", "reason": "r", "db_user": "x".repeat(64)}),
                 "db_user",
             ),
-            (json!({"requester": "a", "database": "d", "target": "t", "reason": "r", "approver": "A"}), "approver"),
             (json!({"action": "describe", "grant_id": "'; DROP TABLE grants; --"}), "grant_id"),
             (
                 json!({"action": "extend", "grant_id": "g", "duration_seconds": -5, "actor": "a", "reason": "r"}),
@@ -229,6 +237,93 @@ mod tests {
             let err = Request::parse(payload.clone()).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidRequest, "{payload}");
             assert!(err.message.contains(needle), "{payload}: {}", err.message);
+        }
+    }
+
+    /// A valid grant request with `field` set to `value`.
+    fn grant_with(field: &str, value: Value) -> Value {
+        let mut request = json!({"requester": "alice@example.com", "database": "orders", "target": "readonly",
+            "reason": "INC-1"});
+        request[field] = value;
+        request
+    }
+
+    #[test]
+    fn self_approval_is_a_policy_violation_whatever_the_spacing_or_case() {
+        for approver in
+            ["alice@example.com", " Alice@example.com", "ALICE@EXAMPLE.COM\u{a0}", "\u{3000}alice@Example.com "]
+        {
+            let err = Request::parse(grant_with("approver", json!(approver))).unwrap_err();
+            assert_eq!(err.code, ErrorCode::PolicyViolation, "{approver:?}: {err}");
+            assert!(err.message.contains("approver must not be the requester"), "{err}");
+        }
+        Request::parse(grant_with("approver", json!("bob@example.com"))).unwrap();
+    }
+
+    #[test]
+    fn identities_are_stored_trimmed_and_other_text_as_given() {
+        let mut payload = grant_with("requester", json!(" Alice@Example.com "));
+        payload["approver"] = json!("\u{a0}bob@x ");
+        payload["reason"] = json!(" INC-1 ");
+        let Request::Grant(g) = Request::parse(payload).unwrap() else { panic!("not a grant") };
+        assert_eq!((g.requester.as_str(), g.approver.as_deref()), ("Alice@Example.com", Some("bob@x")));
+        assert_eq!(g.reason, " INC-1 ");
+        let revoke = json!({"action": "revoke", "grant_id": "g-1", "actor": "  bob@x "});
+        let extend = json!({"action": "extend", "grant_id": "g-1", "duration_seconds": 600, "actor": " bob@x\u{3000}",
+            "reason": "r"});
+        match (Request::parse(revoke).unwrap(), Request::parse(extend).unwrap()) {
+            (Request::Revoke(r), Request::Extend(e)) => {
+                assert_eq!((r.actor.as_str(), e.actor.as_str()), ("bob@x", "bob@x"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_in_every_free_text_field() {
+        let fields = ["requester", "approver", "reason", "request_id", "database", "target", "db_user"];
+        for c in ['\u{202e}', '\u{200b}', '\u{2028}', '\u{feff}', '\u{e000}'] {
+            let value = json!(format!("ali{c}ce"));
+            let mut payloads: Vec<(&str, Value)> =
+                fields.iter().map(|field| (*field, grant_with(field, value.clone()))).collect();
+            let revoke = json!({"action": "revoke", "grant_id": "g-1", "actor": "bob", "reason": "r"});
+            let extend =
+                json!({"action": "extend", "grant_id": "g-1", "duration_seconds": 600, "actor": "bob", "reason": "r"});
+            for (mut payload, field) in
+                [(revoke.clone(), "actor"), (revoke, "reason"), (extend.clone(), "actor"), (extend, "reason")]
+            {
+                payload[field] = value.clone();
+                payloads.push((field, payload));
+            }
+            for (field, payload) in payloads {
+                let err = Request::parse(payload.clone()).unwrap_err();
+                assert_eq!(err.code, ErrorCode::InvalidRequest, "{payload}");
+                let code_point = format!("U+{:04X}", u32::from(c));
+                assert!(err.message.starts_with(field) && err.message.contains(&code_point), "{payload}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_value_never_makes_a_huge_message() {
+        let huge = "x".repeat(1 << 20);
+        let mut unknown_field = grant_with("reason", json!("r"));
+        unknown_field[&huge] = json!(1);
+        let cases = [
+            (json!({"action": huge}), "unknown action"),
+            (unknown_field, "unknown field"),
+            (grant_with("requester", json!(huge)), "requester must be at most"),
+            (grant_with("duration_seconds", json!(huge)), "duration_seconds"),
+        ];
+        for (payload, needle) in cases {
+            let err = Request::parse(payload).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest);
+            assert!(err.message.len() <= crate::error::MAX_MESSAGE_BYTES, "{} bytes", err.message.len());
+            assert!(err.message.starts_with(needle), "{}", &err.message[..80]);
+        }
+        for payload in [json!({"action": huge}), json!({"action": "describe", "grant_id": "g", &huge: 1})] {
+            let err = Request::parse(payload).unwrap_err();
+            assert!(err.message.len() < 200, "the echo of a value is short: {}", err.message);
         }
     }
 }

@@ -3,6 +3,8 @@
 
 mod grant;
 mod manage;
+pub mod payload;
+pub mod raw_body;
 
 use grant_adapters::{ConfigSource, Connections, Fault, GrantStore, Revocation, Settings};
 use grant_model::grant::PROVISIONER;
@@ -59,6 +61,18 @@ impl App {
     /// Ends a grant early, typed: what the `revoke` action does, for callers in Rust (`grantctl revoke`).
     pub async fn revoke(&self, req: RevokeRequest, holder: &str) -> Result<Response, ActionError> {
         manage::revoke(self, req, holder).await
+    }
+
+    /// One invocation as Lambda delivered it (see [`raw_body`]): a payload that is not JSON we accept is an
+    /// `invalid_request` response; the rest is [`App::handle`].
+    pub async fn handle_bytes(&self, payload: &[u8]) -> Result<Value, Fault> {
+        match payload::parse(payload) {
+            Ok(payload) => self.handle(payload).await,
+            Err(error) => {
+                tracing::info!(code = error.code.as_str(), detail = %error.message, "request rejected");
+                Ok(Response::Failure(error).to_json())
+            }
+        }
     }
 
     /// One invocation: the response for a handled request (including client errors), or a fault.

@@ -1,5 +1,6 @@
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use serde_json::Value;
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent, Runtime};
+use provisioner::raw_body::{RawBody, RawBodyLayer};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -7,10 +8,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Clients, settings and the connection cache are made once per container and reused while it is warm.
     let app = provisioner::App::from_env().await?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        app.handle(event.payload)
+    let handler = service_fn(move |event: LambdaEvent<RawBody>| async move {
+        app.handle_bytes(&event.payload.0)
             .await
             .map_err(|fault| Diagnostic { error_type: fault.kind().into(), error_message: fault.to_string() })
-    }))
-    .await
+    });
+    // What `lambda_runtime::run` builds, plus RawBodyLayer: the payload is parsed by us, not by the runtime.
+    Runtime::new(handler).layer(RawBodyLayer).layer(TracingLayer::new()).run().await
 }

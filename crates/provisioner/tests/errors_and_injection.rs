@@ -105,3 +105,58 @@ async fn hostile_strings_in_every_field_change_nothing() {
         "all revoked"
     );
 }
+
+#[tokio::test]
+async fn identities_are_trimmed_and_an_approver_who_is_the_requester_is_refused() {
+    let env = Env::new().await;
+    let mut request = grant_request(" Alice@Example.com", "readonly");
+    request["approver"] = json!("alice@example.com\u{a0}");
+    assert_eq!(error_code(&env.call(request).await), "policy_violation");
+
+    let granted = env.call(grant_request("  alice@example.com ", "readonly")).await;
+    assert_eq!(granted["grant"]["requester"], json!("alice@example.com"), "{granted}");
+    let grant_id = granted["grant"]["grant_id"].as_str().unwrap();
+    assert_eq!(s(&env.item(grant_id).await, "requester"), "alice@example.com");
+    let revoked = env.call(json!({"action": "revoke", "grant_id": grant_id, "actor": " bob@example.com "})).await;
+    assert_eq!(revoked["grant"]["revoked_by"], json!("bob@example.com"), "{revoked}");
+}
+
+#[tokio::test]
+async fn invisible_characters_are_refused_before_anything_is_written() {
+    let env = Env::new().await;
+    for c in ['\u{202e}', '\u{200b}', '\u{2028}', '\u{feff}', '\u{e000}'] {
+        let value = json!(format!("alice{c}"));
+        for field in ["requester", "approver", "reason", "request_id", "database", "target", "db_user"] {
+            let mut request = grant_request("alice@example.com", "dba");
+            request[field] = value.clone();
+            assert_eq!(error_code(&env.call(request.clone()).await), "invalid_request", "{request}");
+        }
+        let revoke = json!({"action": "revoke", "grant_id": "g-1", "actor": value});
+        assert_eq!(error_code(&env.call(revoke).await), "invalid_request");
+    }
+    assert!(env.items().await.is_empty(), "nothing was recorded");
+}
+
+#[tokio::test]
+async fn huge_values_get_short_invalid_request_messages() {
+    let env = Env::new().await;
+    let huge = "x".repeat(1 << 20);
+    let mut unknown_field = grant_request("alice@example.com", "readonly");
+    unknown_field[&huge] = json!(1);
+    for payload in [json!({"action": huge}), unknown_field, grant_request(&huge, "readonly")] {
+        let refused = env.call(payload).await;
+        assert_eq!(error_code(&refused), "invalid_request");
+        let message = refused["error"]["message"].as_str().unwrap();
+        assert!(message.len() <= grant_model::error::MAX_MESSAGE_BYTES, "{} bytes", message.len());
+    }
+}
+
+#[tokio::test]
+async fn json_serde_json_refuses_and_non_json_are_invalid_requests() {
+    let env = Env::new().await;
+    let deep = format!(r#"{{"requester": {}1{}}}"#, "[".repeat(200), "]".repeat(200));
+    for body in [deep.as_bytes(), br#"{"reason": "\ud800"}"#, br#"{"duration_seconds": 1e400}"#, b"{", b"\xff"] {
+        let refused = env.app.handle_bytes(body).await.unwrap();
+        assert_eq!(error_code(&refused), "invalid_request", "{}", String::from_utf8_lossy(body));
+    }
+}

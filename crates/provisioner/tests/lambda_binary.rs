@@ -68,3 +68,56 @@ async fn the_binary_serves_grants_and_leaks_no_password() {
     assert!(!logs.contains(common::ADMIN_PASSWORD) && !table.contains(common::ADMIN_PASSWORD));
     assert!(!table.contains("SCRAM-SHA-256"), "no password hash in the table");
 }
+
+/// Lambda delivers any payload; `lambda_runtime` used to parse it with serde_json's defaults before our code ran,
+/// so valid JSON that serde_json refuses, a body that is not JSON and one that is not UTF-8 ended as a function
+/// error, which callers retry. Each is now a structured `invalid_request`.
+#[tokio::test(flavor = "multi_thread")]
+async fn payloads_the_runtime_refused_are_client_errors() {
+    let env = Env::new().await;
+    let api = RuntimeApi::start();
+    let lambda = LambdaProcess::spawn(Path::new(env!("CARGO_BIN_EXE_provisioner")), &api, &env.lambda_env());
+    let invoke_raw = |body: Vec<u8>| {
+        let api = &api;
+        tokio::task::block_in_place(move || api.invoke_raw(body, Duration::from_secs(10)))
+    };
+    let grant = |fields: &str| format!(r#"{{"requester": "alice@example.com", "database": "orders", {fields}}}"#);
+    let payloads = [
+        ("nested 200 levels deep", grant(&format!(r#""target": {}"t"{}"#, "[".repeat(200), "]".repeat(200)))),
+        ("a lone surrogate escape", grant(r#""target": "readonly", "reason": "\ud800""#)),
+        ("a number out of range", grant(r#""target": "readonly", "reason": "r", "duration_seconds": 1e400"#)),
+        ("not JSON", grant(r#""target": "#)),
+    ];
+    let payloads = payloads.map(|(what, body)| (what, body.into_bytes()));
+    let not_utf8 = ("not UTF-8", b"{\"requester\": \"alice\xff@example.com\"}".to_vec());
+    let mut wrong = Vec::new();
+    for (what, body) in payloads.into_iter().chain([not_utf8]) {
+        match invoke_raw(body) {
+            Invocation::Response(refused)
+                if refused["error"]["code"] == json!("invalid_request")
+                    && refused["error"]["message"].as_str().unwrap().contains("could not be read as JSON") => {}
+            other => wrong.push(format!("{what}: {other:?}")),
+        }
+    }
+    assert!(wrong.is_empty(), "expected invalid_request responses, got:\n{}\n{}", wrong.join("\n"), lambda.output());
+    let missing = response(invoke_raw(br#"{"action": "describe", "grant_id": "missing"}"#.to_vec()));
+    assert_eq!(missing["error"]["code"], json!("not_found"), "the runtime still serves: {missing}");
+
+    // A huge value comes back, and is logged, in a bounded message.
+    let huge = "x".repeat(1 << 20);
+    let mut unknown_field = grant_request("alice@example.com", "readonly");
+    unknown_field[&huge] = json!(1);
+    for payload in [json!({"action": huge}), unknown_field, grant_request(&huge, "readonly")] {
+        let refused = response(invoke_raw(payload.to_string().into_bytes()));
+        let message = refused["error"]["message"].as_str().unwrap();
+        assert!(message.len() <= grant_model::error::MAX_MESSAGE_BYTES, "{} bytes", message.len());
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while lambda.output().matches("request rejected").count() < 8 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logs = lambda.output();
+    assert_eq!(logs.matches("request rejected").count(), 8, "one log line per refused payload:\n{logs}");
+    let longest = logs.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 4096, "a log line of {longest} bytes");
+}

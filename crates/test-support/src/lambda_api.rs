@@ -34,8 +34,8 @@ pub enum Invocation {
 
 #[derive(Default)]
 struct State {
-    /// Events not yet handed out by `next`: (request id, event).
-    queue: VecDeque<(String, Value)>,
+    /// Events not yet handed out by `next`: (request id, body).
+    queue: VecDeque<(String, Vec<u8>)>,
     results: HashMap<String, Invocation>,
     init_error: Option<Invocation>,
     closed: bool,
@@ -87,10 +87,15 @@ impl RuntimeApi {
 
     /// Queues `event` for the function and blocks until it answers or `timeout` passes.
     pub fn invoke(&self, event: Value, timeout: Duration) -> Invocation {
+        self.invoke_raw(event.to_string().into_bytes(), timeout)
+    }
+
+    /// Like `invoke`, with the body sent exactly as given: JSON a parser may refuse, or not JSON at all.
+    pub fn invoke_raw(&self, body: Vec<u8>, timeout: Duration) -> Invocation {
         let id = request_id();
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.lock();
-        state.queue.push_back((id.clone(), event));
+        state.queue.push_back((id.clone(), body));
         self.shared.changed.notify_all();
         loop {
             if let Some(result) = state.results.remove(&id) {
@@ -163,7 +168,7 @@ fn next(shared: &Shared, request: Request) {
     while state.queue.is_empty() && !state.closed {
         state = shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
     }
-    let Some((id, event)) = state.queue.pop_front() else {
+    let Some((id, body)) = state.queue.pop_front() else {
         drop(state);
         let _ = request.respond(json(r#"{"errorType":"ShuttingDown"}"#).with_status_code(500));
         return;
@@ -173,7 +178,8 @@ fn next(shared: &Shared, request: Request) {
     let deadline_ms = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis();
     let hex = id.replace('-', "");
     let trace = format!("Root=1-{:08x}-{};Parent={};Sampled=0", epoch_secs(), &hex[..24], &hex[16..]);
-    let response = json(&event.to_string())
+    let response = Response::from_data(body)
+        .with_header(header("Content-Type", "application/json"))
         .with_header(header("Lambda-Runtime-Aws-Request-Id", &id))
         .with_header(header("Lambda-Runtime-Deadline-Ms", &deadline_ms.to_string()))
         .with_header(header("Lambda-Runtime-Invoked-Function-Arn", FUNCTION_ARN))

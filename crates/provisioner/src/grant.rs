@@ -15,7 +15,8 @@ use grant_model::grant::{now_seconds, NewGrant, PROVISIONER};
 use grant_model::request::GrantRequest;
 use grant_model::response::{Credentials, GrantView, Response};
 use grant_model::{
-    naming, policy, sql, ClientError, Config, ConfigError, ErrorCode, Grant, Lease, Password, Purpose, Status, Strategy,
+    naming, policy, same_identity, sql, ClientError, Config, ConfigError, ErrorCode, Grant, Lease, Password, Purpose,
+    Status, Strategy,
 };
 
 /// SQLSTATE undefined_object: a retried grant's user is gone.
@@ -271,11 +272,15 @@ async fn retried(
     duration: u64,
     lease: Lease,
 ) -> Result<Response, ActionError> {
-    let same_request = existing.requester == req.requester
+    let same_approver = match (&existing.approver, &req.approver) {
+        (Some(a), Some(b)) => same_identity(a, b),
+        (a, b) => a == b,
+    };
+    let same_request = same_identity(&existing.requester, &req.requester)
         && existing.database == req.database
         && existing.target == req.target
         && existing.reason == req.reason
-        && existing.approver == req.approver
+        && same_approver
         && req.db_user.as_ref().is_none_or(|u| *u == existing.db_user)
         && existing.requested_duration_seconds() == Some(duration);
     if !same_request {

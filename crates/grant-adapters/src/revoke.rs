@@ -195,7 +195,7 @@ async fn drop_temp_user(session: &mut Session, username: &str, prefix: &str) -> 
     }
     let retired = naming::retired_role(prefix);
     ensure_own_role(session, &retired, Join::Admin).await?;
-    let schemas = session.query_column(&sql::schemas_to_lend(&retired)).await?;
+    let schemas = session.query_column(&sql::schemas_to_lend(&retired, username)).await?;
     let roles: Vec<String> = memberships.into_iter().filter(|m| *m != marker).collect();
     let plan = sql::revoke_temp_user(&sql::TempUserRevocation {
         username,

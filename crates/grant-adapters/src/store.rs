@@ -130,10 +130,9 @@ impl GrantStore {
         collect_all(active_shards().chain(pending_shards()).map(|shard| self.expiry_query(shard))).await
     }
 
-    /// Active grants with `expires_at_epoch <= now`, a page at a time (at most `page_size` items read per
-    /// partition and call), so a backlog is never read into memory whole. First attempts and due retries are
-    /// separate reads: a grant whose revocations keep failing waits behind every first attempt.
-    pub fn expired_active(&self, now_epoch: i64, attempts: Attempts, page_size: i32) -> ExpiredPages {
+    /// Active grants with `expires_at_epoch <= now`, oldest first within a partition, a page at a time (at most
+    /// `page_size` items per partition and call), so a backlog is never read into memory whole.
+    pub fn expired_active(&self, now_epoch: i64, page_size: i32) -> ExpiredPages {
         let partitions = active_shards()
             .map(|shard| {
                 let query = self
@@ -144,16 +143,8 @@ impl GrantStore {
                     .key_condition_expression("expiry_shard = :shard AND expires_at_epoch <= :now")
                     .expression_attribute_values(":shard", AttributeValue::S(shard))
                     .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
-                    .expression_attribute_names("#attempts", "revoke_attempts")
-                    .expression_attribute_values(":zero", AttributeValue::N("0".into()))
                     .scan_index_forward(true)
                     .limit(page_size);
-                let query = match attempts {
-                    Attempts::First => query.filter_expression("#attempts = :zero"),
-                    Attempts::DueRetries => query.filter_expression(
-                        "#attempts > :zero AND (attribute_not_exists(next_attempt_at) OR next_attempt_at <= :now)",
-                    ),
-                };
                 Partition { query, start: None, done: false }
             })
             .collect();
@@ -245,15 +236,6 @@ pub enum Expect<'a> {
     NoLiveLease,
     /// This invocation's own lease: the write records the outcome of work done under it.
     Holding(&'a Lease),
-}
-
-/// Which expired grants a read returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempts {
-    /// Never tried: revoked first, so failing grants cannot starve them.
-    First,
-    /// Tried and failed, and their backoff has run out.
-    DueRetries,
 }
 
 /// The pages of an expired-grants read, one partition after the other.

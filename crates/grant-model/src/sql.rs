@@ -146,6 +146,8 @@ pub fn revoke_temp_user(user: &TempUserRevocation) -> Plan {
     ];
     let schemas = ident_list(user.schemas);
     if !user.schemas.is_empty() {
+        // Two revocations lending CREATE on one schema at once would update its ACL concurrently (XX000).
+        last.push(Statement::new("SELECT pg_advisory_xact_lock(hashtext('jit-access:lend-schemas'))".into()));
         last.push(Statement::new(format!("GRANT CREATE ON SCHEMA {schemas} TO {retired}")));
     }
     last.push(Statement::new(format!("REASSIGN OWNED BY {name} TO {retired}")));
@@ -157,13 +159,25 @@ pub fn revoke_temp_user(user: &TempUserRevocation) -> Plan {
     vec![first, vec![terminate_sessions(user.username)], last]
 }
 
-/// The schemas (column `nspname`) where the admin may grant CREATE and `retired_role` lacks it.
-pub fn schemas_to_lend(retired_role: &str) -> Statement {
+/// The schemas (column `nspname`) holding objects of `username` other than tables (functions, types, operators,
+/// ...), where `retired_role` lacks CREATE and the admin may grant it. Tables change owner without that check.
+pub fn schemas_to_lend(retired_role: &str, username: &str) -> Statement {
     Statement::query(
-        "SELECT nspname::text FROM pg_namespace \
-         WHERE has_schema_privilege(current_user, oid, 'CREATE WITH GRANT OPTION') \
-         AND NOT has_schema_privilege($1, oid, 'CREATE') ORDER BY 1",
-        &[retired_role],
+        "WITH u AS (SELECT oid FROM pg_roles WHERE rolname = $2), owned(nsp) AS ( \
+           SELECT pronamespace FROM pg_proc, u WHERE proowner = u.oid \
+           UNION SELECT typnamespace FROM pg_type, u WHERE typowner = u.oid AND typrelid = 0 \
+           UNION SELECT oprnamespace FROM pg_operator, u WHERE oprowner = u.oid \
+           UNION SELECT collnamespace FROM pg_collation, u WHERE collowner = u.oid \
+           UNION SELECT connamespace FROM pg_conversion, u WHERE conowner = u.oid \
+           UNION SELECT opcnamespace FROM pg_opclass, u WHERE opcowner = u.oid \
+           UNION SELECT opfnamespace FROM pg_opfamily, u WHERE opfowner = u.oid \
+           UNION SELECT dictnamespace FROM pg_ts_dict, u WHERE dictowner = u.oid \
+           UNION SELECT cfgnamespace FROM pg_ts_config, u WHERE cfgowner = u.oid \
+           UNION SELECT stxnamespace FROM pg_statistic_ext, u WHERE stxowner = u.oid) \
+         SELECT n.nspname::text FROM pg_namespace n JOIN owned o ON o.nsp = n.oid \
+         WHERE has_schema_privilege(current_user, n.oid, 'CREATE WITH GRANT OPTION') \
+         AND NOT has_schema_privilege($1, n.oid, 'CREATE') ORDER BY 1",
+        &[retired_role, username],
     )
 }
 
@@ -258,7 +272,7 @@ mod tests {
         assert_eq!(plan[0][1].sql, r#"REVOKE "readonly" FROM "u""#);
         let last: Vec<&str> = plan[2].iter().map(|s| s.sql.as_str()).collect();
         assert_eq!(
-            last[1..4],
+            last[2..5],
             [
                 r#"GRANT CREATE ON SCHEMA "public" TO "jit_retired""#,
                 r#"REASSIGN OWNED BY "u" TO "jit_retired""#,

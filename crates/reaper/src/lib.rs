@@ -7,7 +7,6 @@ mod metrics;
 
 use futures::stream::{self, StreamExt};
 use grant_adapters::revoke::revoke_unaccounted;
-use grant_adapters::store::Attempts;
 use grant_adapters::{ConfigSource, Connections, Fault, GrantStore, Outcome, Revocation, Settings, Why};
 use grant_model::grant::{format_time, now_seconds, REAPER};
 use grant_model::{naming, sql, Config, Grant, Strategy};
@@ -17,8 +16,10 @@ use std::time::{Duration, Instant};
 
 /// Databases revoked in parallel; within one database work is sequential on its one admin connection.
 const PARALLEL_DATABASES: usize = 4;
-/// Items read per index partition and call: the most a pass holds in memory at once is this times 8.
+/// Items read per index partition and call: a pass holds one page, plus the retries it keeps for last.
 const PAGE_SIZE: i32 = 100;
+/// Grants whose earlier revocations failed, kept for after the first attempts; the rest wait a pass.
+const MAX_RETRIES_PER_PASS: usize = 500;
 /// No new grant is started with less time than this left before the Lambda deadline.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 /// Time for a new grant's row to reach the (eventually consistent) index before a user missing from it is
@@ -42,7 +43,8 @@ pub struct Summary {
     pub drift_revoked: usize,
     pub deferred: usize,
     pub duration_ms: u64,
-    /// For the `Overdue` metric, not part of the SPEC's result.
+    /// For the `Overdue` metric, not part of the SPEC's result: live grants 15+ minutes past `expires_at` after
+    /// the pass, whether they failed, were deferred or wait out a backoff.
     #[serde(skip)]
     pub overdue: usize,
 }
@@ -52,7 +54,6 @@ impl Summary {
         self.revoked += part.revoked;
         self.failed += part.failed;
         self.deferred += part.deferred;
-        self.overdue += part.overdue;
     }
 }
 
@@ -92,9 +93,9 @@ impl Reaper {
         outcome
     }
 
-    /// Abandoned `pending` rows first, then expired grants never tried, then those whose earlier attempts failed
-    /// and whose backoff has run out: a database that keeps failing cannot starve new expiries. Each read is a
-    /// page at a time.
+    /// Abandoned `pending` rows first, then expired grants never tried, a page at a time; then those whose
+    /// earlier attempts failed and whose backoff has run out: a database that keeps failing cannot starve new
+    /// expiries. Then the orphan sweep and the reconciler, which share one read of the live grants.
     async fn pass(&self, deadline: Instant) -> Result<Summary, Fault> {
         let started = Instant::now();
         let now = now_seconds();
@@ -102,27 +103,39 @@ impl Reaper {
         let mut summary = Summary::default();
         let pending = self.store.pending().await?;
         summary.examined += pending.len();
+        summary.overdue += pending.iter().filter(|g| g.is_overdue(now)).count();
         summary.add(&self.reap_page(&config, pending, deadline).await);
-        for attempts in [Attempts::First, Attempts::DueRetries] {
-            let mut pages = self.store.expired_active(now.timestamp(), attempts, PAGE_SIZE);
-            while let Some(page) = pages.next().await {
-                let page = page?;
-                summary.examined += page.len();
-                summary.add(&self.reap_page(&config, page, deadline).await);
-                if remaining(deadline) <= DEADLINE_MARGIN {
-                    break; // what is left unread is read first next pass
+        let mut retries = Vec::new();
+        let mut pages = self.store.expired_active(now.timestamp(), PAGE_SIZE);
+        while let Some(page) = pages.next().await {
+            let page = page?;
+            summary.examined += page.len();
+            summary.overdue += page.iter().filter(|g| g.is_overdue(now)).count();
+            let (first, tried): (Vec<Grant>, Vec<Grant>) = page.into_iter().partition(|g| g.revoke_attempts == 0);
+            if retries.len() < MAX_RETRIES_PER_PASS {
+                retries.extend(tried.into_iter().filter(|g| g.due(now)).take(MAX_RETRIES_PER_PASS - retries.len()));
+            }
+            summary.add(&self.reap_page(&config, first, deadline).await);
+        }
+        summary.add(&self.reap_page(&config, retries, deadline).await);
+        if remaining(deadline) > DEADLINE_MARGIN {
+            match self.store.live_grants().await {
+                Ok(live) => {
+                    let prefixes = prefixes(&config, &live);
+                    let (dropped, failed) = self.sweep_orphans(&config, &prefixes, &live).await;
+                    summary.orphans_dropped = dropped;
+                    summary.failed += failed;
+                    if remaining(deadline) > DEADLINE_MARGIN {
+                        let (revoked, failed) = self.reconcile(&config, &prefixes, &live).await;
+                        summary.drift_revoked = revoked;
+                        summary.failed += failed;
+                    }
+                }
+                // Not a failed revocation (those are counted per grant); both run again next pass.
+                Err(fault) => {
+                    tracing::error!(error = %fault, "orphan sweep and reconciler skipped: the live grants could not be read")
                 }
             }
-        }
-        if remaining(deadline) > DEADLINE_MARGIN {
-            let (dropped, failed) = self.sweep_orphans(&config).await;
-            summary.orphans_dropped = dropped;
-            summary.failed += failed;
-        }
-        if remaining(deadline) > DEADLINE_MARGIN {
-            let (revoked, failed) = self.reconcile(&config).await;
-            summary.drift_revoked = revoked;
-            summary.failed += failed;
         }
         summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         metrics::emit(&summary);
@@ -140,7 +153,7 @@ impl Reaper {
         Ok(summary)
     }
 
-    /// The grants of one page that need the reaper now, databases in parallel.
+    /// The grants of one page that need the reaper now, databases in parallel; past the deadline, only counted.
     async fn reap_page(&self, config: &Config, page: Vec<Grant>, deadline: Instant) -> Summary {
         let now = now_seconds();
         let mut by_database: BTreeMap<String, Vec<(Grant, Why)>> = BTreeMap::new();
@@ -162,11 +175,9 @@ impl Reaper {
     /// One database's work, in order, on its one admin connection.
     async fn reap_database(&self, config: &Config, work: Vec<(Grant, Why)>, deadline: Instant) -> Summary {
         let mut summary = Summary::default();
-        let now = now_seconds();
         for (grant, why) in work {
             if remaining(deadline) <= DEADLINE_MARGIN {
                 summary.deferred += 1;
-                summary.overdue += usize::from(grant.is_overdue(now));
                 continue;
             }
             match self.revocation().run(config, &grant, &why).await {
@@ -180,12 +191,10 @@ impl Reaper {
                 Ok(Outcome::Failed { grant: recorded, fault }) => {
                     tracing::error!(grant_id = %grant.grant_id, db_user = %grant.db_user, attempts = recorded.revoke_attempts, error = %fault, "revocation failed; retried after a backoff");
                     summary.failed += 1;
-                    summary.overdue += usize::from(grant.is_overdue(now));
                 }
                 Err(fault) => {
                     tracing::error!(grant_id = %grant.grant_id, error = %fault, "could not record the outcome");
                     summary.failed += 1;
-                    summary.overdue += usize::from(grant.is_overdue(now));
                 }
             }
         }
@@ -193,8 +202,8 @@ impl Reaper {
     }
 
     /// Drops temporary users that no live grant accounts for. Returns (dropped, failed).
-    async fn sweep_orphans(&self, config: &Config) -> (usize, usize) {
-        let orphans = match self.orphans(config).await {
+    async fn sweep_orphans(&self, config: &Config, prefixes: &BTreeSet<String>, live: &[Grant]) -> (usize, usize) {
+        let orphans = match self.orphans(config, prefixes, live).await {
             Ok(orphans) => orphans,
             // Not a failed revocation (those are counted per grant); the sweep runs again next pass.
             Err(fault) => {
@@ -219,12 +228,17 @@ impl Reaper {
         (dropped, failed)
     }
 
-    /// Marked users without a live grant, seen so twice: the users of every database are read before the grants
-    /// (a grant's row is written before its user is created), and the index is given a moment to show rows
-    /// written just now. The markers read are today's prefix's and those of every prefix a live grant was made
-    /// under, so changing `user_prefix` strands nobody.
-    async fn orphans(&self, config: &Config) -> Result<Vec<MarkedUser>, Fault> {
-        let prefixes = self.prefixes(config).await?;
+    /// Marked users without a live grant, seen so twice: once against the pass's read of the live grants, then,
+    /// for those left, against a read made after the users were read (a grant's row is written before its user
+    /// is created) and after the index was given a moment to show rows written just now. The markers read are
+    /// today's prefix's and those of every prefix a live grant was made under, so changing `user_prefix`
+    /// strands nobody.
+    async fn orphans(
+        &self,
+        config: &Config,
+        prefixes: &BTreeSet<String>,
+        live: &[Grant],
+    ) -> Result<Vec<MarkedUser>, Fault> {
         let mut marked = Vec::new();
         for database in config.databases.keys() {
             let mut session = match self.revocation().session(config, database).await {
@@ -234,7 +248,7 @@ impl Reaper {
                     continue;
                 }
             };
-            for prefix in &prefixes {
+            for prefix in prefixes {
                 match session.query_column(&sql::marker_members(&naming::marker_role(prefix))).await {
                     Ok(users) => marked.extend(users.into_iter().map(|user| MarkedUser {
                         database: database.clone(),
@@ -245,50 +259,19 @@ impl Reaper {
                 }
             }
         }
-        if marked.is_empty() {
-            return Ok(marked);
+        let candidates = unaccounted(marked, live);
+        if candidates.is_empty() {
+            return Ok(candidates);
         }
-        let mut candidates = self.unaccounted(marked).await?;
-        if !candidates.is_empty() {
-            tokio::time::sleep(INDEX_SETTLE).await;
-            candidates = self.unaccounted(candidates).await?;
-        }
-        Ok(candidates)
-    }
-
-    /// Today's `user_prefix` and every one a live grant was made under.
-    async fn prefixes(&self, config: &Config) -> Result<BTreeSet<String>, Fault> {
-        let mut prefixes: BTreeSet<String> =
-            self.store.live_grants().await?.into_iter().filter_map(|g| g.user_prefix).collect();
-        prefixes.insert(config.user_prefix.clone());
-        Ok(prefixes)
-    }
-
-    /// Roles, and so the marker role's members, are cluster-wide: two config entries may name databases of one
-    /// cluster. A user is accounted for by a live grant of any entry (temporary user names are unique).
-    async fn unaccounted(&self, users: Vec<MarkedUser>) -> Result<Vec<MarkedUser>, Fault> {
-        let live: BTreeSet<String> = self
-            .store
-            .live_grants()
-            .await?
-            .into_iter()
-            .filter(|g| g.strategy == Strategy::TempUser)
-            .map(|g| g.db_user)
-            .collect();
-        Ok(users.into_iter().filter(|u| !live.contains(&u.user)).collect())
+        tokio::time::sleep(INDEX_SETTLE).await;
+        Ok(unaccounted(candidates, &self.store.live_grants().await?))
     }
 
     /// Revokes memberships in configured escalation roles that the admin granted and no live grant accounts for:
     /// what a crash or a race left behind. Memberships the admin did not grant, and temporary users' (the orphan
     /// sweep's), are never touched. Returns (revoked, failed).
-    async fn reconcile(&self, config: &Config) -> (usize, usize) {
-        let markers: Vec<String> = match self.prefixes(config).await {
-            Ok(prefixes) => prefixes.iter().map(|p| naming::marker_role(p)).collect(),
-            Err(fault) => {
-                tracing::error!(error = %fault, "reconciler skipped: the live grants could not be read");
-                return (0, 0);
-            }
-        };
+    async fn reconcile(&self, config: &Config, prefixes: &BTreeSet<String>, live: &[Grant]) -> (usize, usize) {
+        let markers: Vec<String> = prefixes.iter().map(|p| naming::marker_role(p)).collect();
         let (mut revoked, mut failed) = (0, 0);
         for (database, db) in &config.databases {
             let roles: BTreeSet<String> = db
@@ -301,7 +284,7 @@ impl Reaper {
                 continue;
             }
             let roles: Vec<String> = roles.into_iter().collect();
-            match self.reconcile_database(config, database, &roles, &markers).await {
+            match self.reconcile_database(config, database, &roles, &markers, live).await {
                 Ok(n) => revoked += n,
                 Err(fault) => {
                     tracing::error!(database, error = %fault, "reconciler failed for this database");
@@ -318,11 +301,17 @@ impl Reaper {
         database: &str,
         roles: &[String],
         markers: &[String],
+        live: &[Grant],
     ) -> Result<usize, Fault> {
         let mut session = self.revocation().session(config, database).await?;
         let edges = session.query_pairs(&sql::admin_granted_memberships(roles, markers)).await?;
         let mut by_user: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (user, role) in edges {
+        // What the pass's read of the live grants accounts for needs no second look; the rest is checked again
+        // under the user's lock, against strongly consistent reads.
+        let accounted = |user: &str, role: &str| {
+            live.iter().any(|g| g.database == database && g.db_user == user && g.accounts_for(role))
+        };
+        for (user, role) in edges.into_iter().filter(|(user, role)| !accounted(user, role)) {
             by_user.entry(user).or_default().push(role);
         }
         let mut revoked = 0;
@@ -335,6 +324,21 @@ impl Reaper {
         }
         Ok(revoked)
     }
+}
+
+/// Today's `user_prefix` and every one a live grant was made under.
+fn prefixes(config: &Config, live: &[Grant]) -> BTreeSet<String> {
+    let mut prefixes: BTreeSet<String> = live.iter().filter_map(|g| g.user_prefix.clone()).collect();
+    prefixes.insert(config.user_prefix.clone());
+    prefixes
+}
+
+/// Roles, and so the marker role's members, are cluster-wide: two config entries may name databases of one
+/// cluster. A user is accounted for by a live grant of any entry (temporary user names are unique).
+fn unaccounted(users: Vec<MarkedUser>, live: &[Grant]) -> Vec<MarkedUser> {
+    let live: BTreeSet<&str> =
+        live.iter().filter(|g| g.strategy == Strategy::TempUser).map(|g| g.db_user.as_str()).collect();
+    users.into_iter().filter(|u| !live.contains(u.user.as_str())).collect()
 }
 
 /// A member of the marker role in one configured database.

@@ -24,7 +24,7 @@ fn line(summary: &Summary, function: &str, timestamp_ms: i64) -> String {
                 "Dimensions": [["FunctionName"]],
                 "Metrics": [
                     count("Revoked"), count("RevokeFailed"), count("Overdue"), count("OrphansDropped"),
-                    count("Deferred"), {"Name": "DurationMs", "Unit": "Milliseconds"}
+                    count("Deferred"), count("DriftRevoked"), {"Name": "DurationMs", "Unit": "Milliseconds"}
                 ]
             }]
         },
@@ -34,6 +34,7 @@ fn line(summary: &Summary, function: &str, timestamp_ms: i64) -> String {
         "Overdue": summary.overdue,
         "OrphansDropped": summary.orphans_dropped,
         "Deferred": summary.deferred,
+        "DriftRevoked": summary.drift_revoked,
         "DurationMs": summary.duration_ms,
     })
     .to_string()
@@ -49,7 +50,7 @@ mod tests {
         let summary = Summary { revoked: 3, failed: 1, overdue: 2, duration_ms: 42, ..Summary::default() };
         let parsed: Value = serde_json::from_str(&line(&summary, "jit-reaper", 1)).unwrap();
         let declared = parsed["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
-        assert_eq!(declared.len(), 6);
+        assert_eq!(declared.len(), 7);
         for metric in declared {
             let name = metric["Name"].as_str().unwrap();
             assert!(parsed[name].is_u64(), "{name} has no value");

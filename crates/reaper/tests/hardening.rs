@@ -4,7 +4,6 @@
 mod common;
 
 use common::{id, user, Env, ADMIN_PASSWORD, ADMIN_USER, DB};
-use grant_adapters::store::Expect;
 use grant_model::grant::{now_seconds, NewGrant};
 use grant_model::{Grant, Lease, Purpose, Strategy};
 use serde_json::{json, Value};
@@ -256,7 +255,7 @@ async fn failing_grants_back_off_behind_first_attempts() {
     let failing = env.grant("hal@example.com", "readonly", None).await;
     // Its user is no longer ours (someone took it out of the marker role): every revocation refuses.
     sql(&env, &format!("REVOKE jit_managed FROM \"{}\"", user(&failing))).await;
-    env.expire(&id(&failing), 600).await;
+    env.expire(&id(&failing), 1000).await;
     let summary = env.pass().await;
     assert_eq!((summary.revoked, summary.failed), (0, 1), "{summary:?}");
 
@@ -264,14 +263,11 @@ async fn failing_grants_back_off_behind_first_attempts() {
     env.expire(&id(&fresh), 60).await;
     let summary = env.pass().await;
     assert_eq!((summary.revoked, summary.failed), (1, 0), "the failing grant was tried again at once: {summary:?}");
+    assert_eq!(summary.overdue, 1, "a grant waiting out its backoff is still overdue");
     assert_eq!(common::n(&env.item(&id(&failing)).await, "revoke_attempts"), 1);
 
     // Its backoff over, it is tried again (and again fails): never given up on.
-    let store = env.store();
-    let row = store.get(&id(&failing)).await.unwrap().unwrap();
-    let mut due = row.clone();
-    due.next_attempt_at = Some(now_seconds().timestamp() - 1);
-    assert!(store.replace(&row, &due, Expect::NoLiveLease).await.unwrap());
+    env.make_due(&id(&failing)).await;
     assert_eq!(env.pass().await.failed, 1);
     assert_eq!(common::n(&env.item(&id(&failing)).await, "revoke_attempts"), 2);
 }

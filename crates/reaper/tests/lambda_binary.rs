@@ -28,7 +28,7 @@ async fn the_binary_reaps_on_the_scheduled_event_and_emits_metrics() {
     assert_eq!(event["detail-type"], json!("Scheduled Event"));
     let Invocation::Response(summary) = invoke(event) else { panic!("no response: {}", lambda.output()) };
     let keys: Vec<&str> = summary.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["deferred", "duration_ms", "examined", "failed", "orphans_dropped", "revoked"]);
+    assert_eq!(keys, ["deferred", "drift_revoked", "duration_ms", "examined", "failed", "orphans_dropped", "revoked"]);
     assert_eq!((summary["examined"].as_u64(), summary["revoked"].as_u64()), (Some(1), Some(1)), "{summary}");
     assert!(!env.roles().await.contains(&user(&expired)));
     assert!(env.roles().await.contains(&user(&current)));

@@ -5,7 +5,7 @@ mod common;
 use grant_adapters::store::Expect;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{id, n, s, user, Env, ADMIN_USER, DB};
+use common::{id, n, s, user, Env, DB};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -48,6 +48,7 @@ async fn expired_grants_are_revoked_and_recorded_unexpired_ones_untouched() {
         "revoke_attempts",
         "purge_at",
         "history",
+        "user_prefix",
     ]
     .into();
     assert_eq!(names, expected, "no expiry_shard (left the index), no lease left behind");
@@ -83,7 +84,7 @@ async fn live_sessions_end_and_owned_objects_survive_reassigned() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(owner, ADMIN_USER, "the table survives, reassigned to the admin");
+    assert_eq!(owner, "jit_retired", "the table survives, reassigned to retired (never to the admin)");
     let note: String = orders.query_one("SELECT note FROM scratch", &[]).await.unwrap().get(0);
     assert_eq!(note, "keep me");
 }
@@ -113,6 +114,9 @@ async fn a_database_outage_is_recorded_and_retried_until_it_succeeds() {
     }
     env.pg.stop();
     for attempt in 1..=2 {
+        for grant in &grants {
+            env.make_due(&id(grant)).await;
+        }
         let summary = env.pass().await;
         assert_eq!((summary.revoked, summary.failed), (0, 2), "{summary:?}");
         for grant in &grants {
@@ -124,6 +128,9 @@ async fn a_database_outage_is_recorded_and_retried_until_it_succeeds() {
         }
     }
     env.pg.start_again();
+    for grant in &grants {
+        env.make_due(&id(grant)).await;
+    }
     let summary = env.pass().await;
     assert_eq!((summary.revoked, summary.failed), (2, 0), "{summary:?}");
     for grant in &grants {
@@ -190,6 +197,8 @@ async fn a_role_other_objects_depend_on_is_reported_and_kept_locked_out() {
     assert!(!can_login, "login stays off while the drop is blocked");
 
     other.batch_execute("DROP TABLE elsewhere").await.unwrap();
+    assert_eq!(env.pass().await.revoked, 0, "not before its backoff has run out");
+    env.make_due(&id(&granted)).await;
     assert_eq!(env.pass().await.revoked, 1, "retried and done once the dependency is gone");
 }
 

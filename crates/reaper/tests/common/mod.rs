@@ -45,6 +45,18 @@ impl Env {
         response
     }
 
+    /// Ends a failed grant's backoff now, as if its `next_attempt_at` had passed.
+    pub async fn make_due(&self, grant_id: &str) {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+            .update_item()
+            .table_name(&self.table)
+            .key("grant_id", AttributeValue::S(grant_id.into()))
+            .update_expression("REMOVE next_attempt_at")
+            .send()
+            .await
+            .unwrap();
+    }
+
     pub async fn pass(&self) -> Summary {
         self.reaper.run_pass(Instant::now() + Duration::from_secs(300)).await.unwrap()
     }

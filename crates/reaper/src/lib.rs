@@ -126,9 +126,7 @@ impl Reaper {
                     summary.orphans_dropped = dropped;
                     summary.failed += failed;
                     if remaining(deadline) > DEADLINE_MARGIN {
-                        let (revoked, failed) = self.reconcile(&config, &prefixes, &live).await;
-                        summary.drift_revoked = revoked;
-                        summary.failed += failed;
+                        summary.drift_revoked = self.reconcile(&config, &prefixes, &live).await;
                     }
                 }
                 // Not a failed revocation (those are counted per grant); both run again next pass.
@@ -269,10 +267,11 @@ impl Reaper {
 
     /// Revokes memberships in configured escalation roles that the admin granted and no live grant accounts for:
     /// what a crash or a race left behind. Memberships the admin did not grant, and temporary users' (the orphan
-    /// sweep's), are never touched. Returns (revoked, failed).
-    async fn reconcile(&self, config: &Config, prefixes: &BTreeSet<String>, live: &[Grant]) -> (usize, usize) {
+    /// sweep's), are never touched. Returns how many memberships it revoked; a database it cannot reconcile is
+    /// logged (like the orphan sweep's) and tried again next pass.
+    async fn reconcile(&self, config: &Config, prefixes: &BTreeSet<String>, live: &[Grant]) -> usize {
         let markers: Vec<String> = prefixes.iter().map(|p| naming::marker_role(p)).collect();
-        let (mut revoked, mut failed) = (0, 0);
+        let mut revoked = 0;
         for (database, db) in &config.databases {
             let roles: BTreeSet<String> = db
                 .targets
@@ -286,13 +285,10 @@ impl Reaper {
             let roles: Vec<String> = roles.into_iter().collect();
             match self.reconcile_database(config, database, &roles, &markers, live).await {
                 Ok(n) => revoked += n,
-                Err(fault) => {
-                    tracing::error!(database, error = %fault, "reconciler failed for this database");
-                    failed += 1;
-                }
+                Err(fault) => tracing::error!(database, error = %fault, "reconciler failed for this database"),
             }
         }
-        (revoked, failed)
+        revoked
     }
 
     async fn reconcile_database(

@@ -120,22 +120,23 @@ fn live_table(items: &[&GrantItem], now: DateTime<Utc>) -> Markup {
     html! {
         table.grants {
             thead { tr {
-                th { "requester" } th { "target" } th { "strategy" } th { "db_user" } th { "approver" }
-                th { "reason" } th { "status" } th { "expires_at (UTC)" } th { "time left" } th { "grant" }
+                th { "grant" } th { "requester" } th { "target (strategy)" } th { "db_user" } th { "approver" }
+                th { "reason" } th { "status" } th { "expires_at (UTC), time left" }
             } }
             tbody {
                 @for item in items {
                     tr class=(row_class(item, now)) data-grant-id=(item.grant_id) {
+                        td { (grant_link(item)) }
                         td { (requester_link(&item.requester)) (break_glass_badge(item)) }
-                        td { (item.target) }
-                        td { (item.strategy.as_str()) }
+                        td { (item.target) br; span.strategy { (item.strategy.as_str()) } }
                         td.mono { (item.db_user) }
                         td { @match &item.approver { Some(a) => { (requester_link(a)) } None => { span.none { "none" } } } }
                         td.reason { (item.reason) }
                         td { (item.status.as_str()) }
-                        td { time datetime=(format_time(item.expires_at)) { (format_time(item.expires_at)) } }
-                        td { (time_left(item, now)) }
-                        td { (grant_link(item)) }
+                        td {
+                            time.nowrap datetime=(format_time(item.expires_at)) { (format_time(item.expires_at)) }
+                            br; (time_left(item, now))
+                        }
                     }
                 }
             }

@@ -96,8 +96,10 @@ pub fn spans(items: &[GrantItem], window: Window, now: DateTime<Utc>) -> Vec<Spa
     spans
 }
 
-const WIDTH: f64 = 1000.0;
-const LABELS: f64 = 260.0;
+const WIDTH: f64 = 1240.0;
+const LABELS: f64 = 300.0;
+/// Characters of a lane's label; the tooltip has the whole text.
+const LABEL_CHARS: usize = 46;
 const LANE: f64 = 20.0;
 const AXIS: f64 = 24.0;
 
@@ -125,7 +127,7 @@ pub fn svg(database: &str, spans: &[Span], window: Window, now: DateTime<Utc>) -
             @for (lane, s) in spans.iter().enumerate() {
                 @let y = AXIS + LANE * lane as f64;
                 @let class = if s.break_glass { "bar break-glass" } else if s.live { "bar live" } else { "bar ended" };
-                text class="lane-label" x="4" y=(fmt(y + 14.0)) { (s.db_user) " · " (s.requester) }
+                text class="lane-label" x="4" y=(fmt(y + 14.0)) { (lane_label(s)) }
                 a href={"/grants/" (super::encode(&s.grant_id))} {
                     rect class=(class) x=(fmt(x(s.start))) y=(fmt(y + 3.0))
                         width=(fmt((x(s.end) - x(s.start)).max(2.0))) height=(LANE - 6.0) {
@@ -142,6 +144,14 @@ pub fn svg(database: &str, spans: &[Span], window: Window, now: DateTime<Utc>) -
             line class="now" x1=(fmt(x(now))) x2=(fmt(x(now))) y1=(AXIS - 6.0) y2=(height) {}
         }
     }
+}
+
+fn lane_label(s: &Span) -> String {
+    let text = format!("{} · {}", s.db_user, s.requester);
+    if text.chars().count() <= LABEL_CHARS {
+        return text;
+    }
+    text.chars().take(LABEL_CHARS - 1).chain(['…']).collect()
 }
 
 fn tooltip(s: &Span) -> String {

@@ -420,6 +420,25 @@ async fn every_page_lists_what_it_should_escaped_with_a_json_twin_from_queries_a
     assert_eq!(server.scanned.scanned() - before, 5, "DynamoDB read the five live grants and nothing else");
 }
 
+#[test]
+fn serve_refuses_an_address_it_cannot_listen_on() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_grantctl"))
+        .args(["serve", "--bind", &addr])
+        .env_clear()
+        .env("AWS_REGION", "us-east-1")
+        .env("GRANTS_TABLE", "grants")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("serve on {addr}")), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_grantctl")).args(["serve", "--bind", "nowhere"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--bind"));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The real binary in a real browser.
 

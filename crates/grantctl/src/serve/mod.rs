@@ -67,7 +67,15 @@ pub async fn run(store: GrantStore, bind: SocketAddr) -> std::io::Result<()> {
 
 /// Serves on a bound listener; announces the address on stderr (with `--bind 127.0.0.1:0`, the port chosen).
 pub async fn serve_on(listener: tokio::net::TcpListener, store: GrantStore) -> std::io::Result<()> {
-    eprintln!("grantctl: dashboard listening on http://{}/ (read-only)", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    eprintln!("grantctl: dashboard listening on http://{addr}/ (read-only)");
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "grantctl: warning: {} is reachable from other machines and the dashboard has no authentication of \
+             its own; put an authenticating proxy in front of it",
+            addr.ip()
+        );
+    }
     axum::serve(listener, router(store)).await
 }
 
@@ -143,7 +151,7 @@ impl Context {
     }
 
     fn fault(&self, fault: Fault) -> Response {
-        tracing_fault(&fault);
+        eprintln!("grantctl serve: {fault}");
         self.error(StatusCode::SERVICE_UNAVAILABLE, format!("{fault}; reload to try again"))
     }
 }
@@ -151,10 +159,6 @@ impl Context {
 fn json_response(value: &Value) -> Response {
     let body = serde_json::to_string_pretty(value).expect("JSON values serialise");
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn tracing_fault(fault: &Fault) {
-    eprintln!("grantctl serve: {fault}");
 }
 
 type Page = Result<Response, Response>;

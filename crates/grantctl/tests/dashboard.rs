@@ -561,6 +561,8 @@ async fn the_real_binary_in_headless_chromium_renders_every_page() {
 
     screenshot(profile.path(), &format!("{base}/"), "live.png", 600);
     screenshot(profile.path(), &format!("{base}/timeline?window=24h"), "timeline.png", 520);
+    screenshot(profile.path(), &format!("{base}/grants/{}", scene.frank), "grant.png", 900);
+    screenshot(profile.path(), &format!("{base}/requesters/alice@example.com"), "requester.png", 500);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

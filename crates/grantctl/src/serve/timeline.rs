@@ -187,38 +187,29 @@ fn fmt(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use grant_model::{HistoryEntry, Strategy};
+    use grant_model::grant::format_time;
+    use serde_json::json;
 
     fn at(hours_ago: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 - hours_ago * 3600, 0).unwrap()
     }
 
+    /// An item as read from the table (through serde, so fields added to `GrantItem` later take their defaults).
     fn item(status: Status, created: i64, expires: i64, revoked: Option<i64>) -> GrantItem {
-        GrantItem {
-            grant_id: format!("g-{created}"),
-            status,
-            requester: "alice@example.com".into(),
-            approver: None,
-            reason: "r".into(),
-            request_id: None,
-            database: "orders".into(),
-            target: "readonly".into(),
-            strategy: Strategy::TempUser,
-            db_user: "jit_alice_x".into(),
-            roles: vec!["readonly".into()],
-            created_at: at(created),
-            expires_at: at(expires),
-            expires_at_epoch: at(expires).timestamp(),
-            activated_at: (status != Status::Pending).then(|| at(created)),
-            revoked_at: revoked.map(at),
-            revoked_by: None,
-            revoke_attempts: 0,
-            last_error: None,
-            expiry_shard: None,
-            purge_at: None,
-            history: Vec::<HistoryEntry>::new(),
-            break_glass: false,
+        let time = |hours_ago: i64| format_time(at(hours_ago));
+        let mut item = json!({
+            "grant_id": format!("g-{created}"), "status": status, "requester": "alice@example.com", "reason": "r",
+            "database": "orders", "target": "readonly", "strategy": "temp_user", "db_user": "jit_alice_x",
+            "roles": ["readonly"], "created_at": time(created), "expires_at": time(expires),
+            "expires_at_epoch": at(expires).timestamp(), "history": [],
+        });
+        if status != Status::Pending {
+            item["activated_at"] = json!(time(created));
         }
+        if let Some(revoked) = revoked {
+            item["revoked_at"] = json!(time(revoked));
+        }
+        serde_json::from_value(item).expect("a valid item")
     }
 
     #[test]

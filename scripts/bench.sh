@@ -5,6 +5,7 @@
 #   scripts/bench.sh revocation --users 100   one benchmark, other sizes
 #   scripts/bench.sh --runs 1 all --history 2000 --expired 20 --users 100 --sessions 10 --grants 50 \
 #       --warm-invocations 5                  a quick run that proves the benchmarks still work (CI)
+#   scripts/bench.sh --runs 3 dashboard       the dashboard's live page: 10,000 history rows, 200 live grants
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { echo "bench: $*"; }

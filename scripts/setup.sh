@@ -4,6 +4,7 @@
 #   - PostgreSQL server binaries (initdb, postgres): crates/test-support starts its own clusters
 #   - moto server (python): the local AWS double
 #   - cargo-lambda: builds the Lambda binaries
+#   - Chromium (headless) and chromedriver: the dashboard's browser test (crates/grantctl/tests/dashboard.rs)
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
@@ -78,6 +79,14 @@ else
         exit 1
     fi
     say "cargo-lambda installed: $(cargo lambda --version)"
+fi
+
+# --- Chromium ----------------------------------------------------------------------
+# Debian's packages (no browser download at test time): the dashboard test drives /usr/bin/chromium headless.
+if [ -x /usr/bin/chromium ] && command -v chromedriver >/dev/null; then
+    say "chromium present: $(/usr/bin/chromium --version 2>/dev/null || echo unknown version)"
+else
+    apt_install chromium chromium-driver
 fi
 
 say "done"

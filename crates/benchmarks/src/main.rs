@@ -3,6 +3,7 @@
 //! alternating), because the machines are shared and noisy. Needs what `scripts/setup.sh` installs; run a
 //! release build (`scripts/bench.sh` does). The method is in docs/benchmarks.md.
 
+mod dashboard;
 mod dynamo_time;
 mod footprint;
 mod provisioner_latency;
@@ -36,6 +37,8 @@ enum Benchmark {
     ProvisionerLatency(provisioner_latency::Options),
     /// (4) Binary size, spawn to first response, peak RSS of both Lambdas.
     Footprint(footprint::Options),
+    /// (5) The dashboard's live page over a long history: latency, Queries and items read (not part of `all`).
+    Dashboard(dashboard::Options),
     /// All four, fastest first.
     All {
         #[command(flatten)]
@@ -59,6 +62,7 @@ async fn main() -> ExitCode {
         Benchmark::Revocation(options) => revocation::run(options, runs).await,
         Benchmark::ProvisionerLatency(options) => provisioner_latency::run(options, runs).await,
         Benchmark::Footprint(options) => footprint::run(options, runs).await,
+        Benchmark::Dashboard(options) => dashboard::run(options, runs).await,
         Benchmark::All { footprint, provisioner, revocation, reaper_reads } => {
             async {
                 footprint::run(footprint, runs).await?;

@@ -3,6 +3,7 @@
 //! recorded and leased exactly like one requested by a caller.
 
 mod render;
+pub mod serve;
 
 use aws_config::SdkConfig;
 use clap::{Parser, Subcommand};
@@ -13,6 +14,7 @@ use grant_model::request::RevokeRequest;
 use grant_model::{ClientError, Grant};
 use provisioner::ActionError;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 
 #[derive(Debug, Parser)]
 #[command(name = "grantctl", version, about = "Inspect and revoke just-in-time database grants.")]
@@ -62,6 +64,14 @@ pub enum Command {
         /// The bucket holding the config document and admin credentials (SPEC `CONFIG_BUCKET`).
         #[arg(long, env = "CONFIG_BUCKET")]
         config_bucket: String,
+    },
+    /// A read-only web dashboard over the table, with these credentials: live grants per database, expiring,
+    /// overdue, one grant, a requester's history, a timeline. Each page has a JSON twin
+    /// (`Accept: application/json`). Runs until interrupted.
+    Serve {
+        /// Address to listen on; keep it on loopback unless a proxy in front authenticates operators.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
     },
 }
 
@@ -131,6 +141,10 @@ pub async fn run(cli: Cli, sdk: &SdkConfig) -> Result<String, CliError> {
                 Err(ActionError::Fault(fault)) => return Err(CliError::Fault(fault)),
             };
             Ok(if json { pretty(&response) } else { render::revoked(&response) })
+        }
+        Command::Serve { bind } => {
+            serve::run(store, bind).await.map_err(|e| CliError::Usage(format!("serve on {bind}: {e}")))?;
+            Ok(String::new())
         }
     }
 }

@@ -125,7 +125,7 @@ fn table<const N: usize>(header: [&str; N]) -> Table {
 }
 
 /// "in 29m 10s" or "12m 00s ago".
-fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+pub(crate) fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let seconds = (at - now).num_seconds();
     if seconds >= 0 {
         format!("in {}", span(seconds))

@@ -37,7 +37,7 @@ resource "aws_iam_role" "provisioner" {
 data "aws_iam_policy_document" "provisioner" {
   statement {
     sid       = "GrantsTableItems"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
     resources = [local.table_arn]
   }
 
@@ -92,10 +92,11 @@ resource "aws_iam_role" "reaper" {
 }
 
 data "aws_iam_policy_document" "reaper" {
-  # Claims (UpdateItem) and outcomes (conditional PutItem); it never reads single items.
+  # Claims and outcomes (conditional PutItem); strongly consistent reads (GetItem) of the grants that may keep
+  # an escalation's role, which the eventually consistent index cannot give.
   statement {
     sid       = "GrantsTableItems"
-    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
     resources = [local.table_arn]
   }
 

@@ -186,7 +186,7 @@ async fn drop_temp_user(session: &mut Session, username: &str, prefix: &str) -> 
         true => return Ok(false),
         false => session.query_column(&sql::memberships(username)).await?,
     };
-    if !memberships.iter().any(|m| *m == marker) {
+    if !memberships.contains(&marker) {
         return Err(Fault::Postgres {
             database: session.database().to_string(),
             code: None,

@@ -118,7 +118,7 @@ mod tests {
         let a = escalation("a", &["dba"]);
         let b = escalation("b", &["dba"]);
         let member = ["dba".to_string()];
-        assert_eq!(roles_to_revoke(&a, &[b.clone()], &member, t(1800)), ["dba"], "b expired too");
+        assert_eq!(roles_to_revoke(&a, std::slice::from_ref(&b), &member, t(1800)), ["dba"], "b expired too");
         let mut pending = sample(Strategy::RoleEscalation);
         pending.grant_id = "p".into();
         pending.db_user = "alice".into();

@@ -6,7 +6,10 @@
 pub mod config_source;
 pub mod error;
 pub mod logging;
+pub mod memory;
 pub mod pg;
+#[cfg(test)]
+mod races;
 pub mod repo;
 pub mod revoke;
 pub mod settings;
@@ -15,6 +18,7 @@ pub mod tls;
 
 pub use config_source::ConfigSource;
 pub use error::Fault;
+pub use memory::MemoryStore;
 pub use pg::Connections;
 pub use repo::{Cursor, GrantRepo};
 pub use revoke::{Outcome, Revocation, Why};

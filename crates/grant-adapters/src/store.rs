@@ -22,7 +22,7 @@ use grant_model::item::{active_shards, pending_shards, GrantItem, EXPIRY_INDEX, 
 use grant_model::{Grant, Lease};
 use std::collections::HashMap;
 
-/// Where it always was, for callers that name it so; it belongs to the rule in `grant_model::lease`.
+/// It belongs with the rule in `grant_model::lease`; named here too, where callers have always found it.
 pub use grant_model::lease::Expect;
 
 type Item = HashMap<String, AttributeValue>;

@@ -50,7 +50,7 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
     let bench = Bench::on(Fixture::new().await);
     let meter = DynamoTime::default();
     let app = App {
-        store: GrantStore::from_client(meter.client(&bench.sdk), &bench.table),
+        store: std::sync::Arc::new(GrantStore::from_client(meter.client(&bench.sdk), &bench.table)),
         source: ConfigSource::new(&bench.sdk, &bench.settings),
         connections: Connections::default(),
         settings: bench.settings.clone(),

@@ -70,7 +70,7 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
 
     let config = reaper.source.config().await?;
     let revoker = Revocation {
-        store: &reaper.store,
+        store: &*reaper.store,
         connections: &reaper.connections,
         source: &reaper.source,
         retention: reaper.settings.retention,

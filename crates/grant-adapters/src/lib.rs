@@ -1,11 +1,16 @@
 //! The I/O both Lambdas share: settings from the environment, the config document and admin credentials from
-//! S3, grants in DynamoDB, admin sessions to PostgreSQL, and the one revocation routine. Adapters carry out what
-//! `grant-model` decides; they decide nothing themselves.
+//! S3, grants in DynamoDB (behind [`GrantRepo`], with a memory store for unit tests), admin sessions to
+//! PostgreSQL, and the one revocation routine. Adapters carry out what `grant-model` decides; they decide nothing
+//! themselves.
 
 pub mod config_source;
 pub mod error;
 pub mod logging;
+pub mod memory;
 pub mod pg;
+#[cfg(test)]
+mod races;
+pub mod repo;
 pub mod revoke;
 pub mod settings;
 pub mod store;
@@ -13,7 +18,9 @@ pub mod tls;
 
 pub use config_source::ConfigSource;
 pub use error::Fault;
+pub use memory::MemoryStore;
 pub use pg::Connections;
+pub use repo::{Cursor, GrantRepo};
 pub use revoke::{Outcome, Revocation, Why};
 pub use settings::Settings;
 pub use store::GrantStore;

@@ -10,7 +10,8 @@
 use crate::config_source::ConfigSource;
 use crate::error::{Conflict, Fault};
 use crate::pg::{self, Connections, Session};
-use crate::store::{Expect, GrantStore};
+use crate::repo::GrantRepo;
+use crate::store::Expect;
 use grant_model::escalation::roles_to_revoke;
 use grant_model::grant::{now_seconds, Retention, REAPER};
 use grant_model::{naming, sql, Config, ConfigError, Grant, Lease, Purpose, Reap, RevokedBy, Status, Strategy};
@@ -39,7 +40,7 @@ pub enum Outcome {
 }
 
 pub struct Revocation<'a> {
-    pub store: &'a GrantStore,
+    pub store: &'a dyn GrantRepo,
     pub connections: &'a Connections,
     pub source: &'a ConfigSource,
     pub retention: Retention,
@@ -151,7 +152,7 @@ impl Revocation<'_> {
 /// Revokes memberships that no grant accounts for (the reconciler): under the user's lock, re-checked against
 /// the live grants read strongly consistently; then ends the user's sessions. Returns the roles revoked.
 pub async fn revoke_unaccounted(
-    store: &GrantStore,
+    store: &dyn GrantRepo,
     session: &mut Session,
     database: &str,
     db_user: &str,

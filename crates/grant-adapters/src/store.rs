@@ -4,9 +4,13 @@
 //!
 //! A lease (`lease_owner`, `lease_until`: present only while an invocation provisions or revokes) is taken before
 //! any SQL that acts, so two reapers, or a reaper and a manual revoke or extend, never act on one grant at once.
-//! A crashed holder's lease simply runs out. The rules of leases are `grant_model::lease`'s.
+//! A crashed holder's lease simply runs out. The rules of leases are `grant_model::lease`'s; the conditions below
+//! are `grant_model::lease::may_write` written as DynamoDB condition expressions, and the test that runs one table
+//! of races against this store and [`crate::MemoryStore`] (test-support's `store_agreement`) keeps them in step.
 
 use crate::error::Fault;
+use crate::repo::{Cursor, GrantRepo, Position};
+use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
@@ -14,12 +18,16 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
-use grant_model::item::{active_shards, pending_shards, GrantItem, EXPIRY_INDEX, REQUESTER_INDEX};
+use grant_model::item::{active_shards, pending_shards, GrantItem, EXPIRY_INDEX, EXPIRY_SHARDS, REQUESTER_INDEX};
 use grant_model::{Grant, Lease};
 use std::collections::HashMap;
 
+/// It belongs with the rule in `grant_model::lease`; named here too, where callers have always found it.
+pub use grant_model::lease::Expect;
+
 type Item = HashMap<String, AttributeValue>;
 
+// `may_write`, clause by clause. Missing attributes fail a comparison, as `may_write` fails on a missing row.
 /// Holds when no lease is held, or the one held has run out.
 const NO_LIVE_LEASE: &str = "(attribute_not_exists(lease_until) OR lease_until < :now)";
 /// Holds while the row is as it was read.
@@ -130,25 +138,44 @@ impl GrantStore {
         collect_all(active_shards().chain(pending_shards()).map(|shard| self.expiry_query(shard))).await
     }
 
-    /// Active grants with `expires_at_epoch <= now`, oldest first within a partition, a page at a time (at most
-    /// `page_size` items per partition and call), so a backlog is never read into memory whole.
-    pub fn expired_active(&self, now_epoch: i64, page_size: i32) -> ExpiredPages {
-        let partitions = active_shards()
-            .map(|shard| {
-                let query = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(EXPIRY_INDEX)
-                    .key_condition_expression("expiry_shard = :shard AND expires_at_epoch <= :now")
-                    .expression_attribute_values(":shard", AttributeValue::S(shard))
-                    .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
-                    .scan_index_forward(true)
-                    .limit(page_size);
-                Partition { query, start: None, done: false }
-            })
-            .collect();
-        ExpiredPages { partitions }
+    /// Active grants with `expires_at_epoch <= now`, oldest first within a partition, one query (at most
+    /// `page_size` items of one partition) per call, so a backlog is never read into memory whole. The
+    /// partitions are read one after the other; a cursor names the partition and the key to start after.
+    pub async fn expired_page(
+        &self,
+        now_epoch: i64,
+        page_size: i32,
+        cursor: Option<Cursor>,
+    ) -> Result<(Vec<Grant>, Option<Cursor>), Fault> {
+        let (index, start) = match cursor.map(|c| c.0) {
+            None => (0, None),
+            Some(Position::Partition { index, start }) => (index, start),
+            Some(other) => {
+                let message = format!("a cursor of another store: {other:?}");
+                return Err(Fault::Dynamo { operation: "Query", message });
+            }
+        };
+        let Some(shard) = active_shards().nth(index) else { return Ok((Vec::new(), None)) };
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(EXPIRY_INDEX)
+            .key_condition_expression("expiry_shard = :shard AND expires_at_epoch <= :now")
+            .expression_attribute_values(":shard", AttributeValue::S(shard))
+            .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
+            .scan_index_forward(true)
+            .limit(page_size)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Fault::dynamo("Query", e))?;
+        let next = match page.last_evaluated_key {
+            Some(key) => Some(Position::Partition { index, start: Some(key) }),
+            None if index + 1 < EXPIRY_SHARDS as usize => Some(Position::Partition { index: index + 1, start: None }),
+            None => None,
+        };
+        Ok((decode_all(page.items.unwrap_or_default()), next.map(Cursor)))
     }
 
     /// Every pending grant: provisionings in flight, or crashed ones for the reaper to clean up.
@@ -248,41 +275,48 @@ pub struct Condition {
     pub values: Vec<(&'static str, AttributeValue)>,
 }
 
-/// Which lease a write expects on the row.
-#[derive(Debug, Clone, Copy)]
-pub enum Expect<'a> {
-    /// Nobody holds a live lease (a dead holder's lease may be there: it is overwritten).
-    NoLiveLease,
-    /// This invocation's own lease: the write records the outcome of work done under it.
-    Holding(&'a Lease),
-}
+/// The trait is the store's inherent methods: callers holding a `GrantStore` (grantctl, tests) need no import.
+#[async_trait]
+impl GrantRepo for GrantStore {
+    async fn insert(&self, grant: &Grant) -> Result<bool, Fault> {
+        GrantStore::insert(self, grant).await
+    }
 
-/// The pages of an expired-grants read, one partition after the other.
-pub struct ExpiredPages {
-    partitions: Vec<Partition>,
-}
+    async fn replace(&self, before: &Grant, after: &Grant, expect: Expect<'_>) -> Result<bool, Fault> {
+        GrantStore::replace(self, before, after, expect).await
+    }
 
-struct Partition {
-    query: QueryFluentBuilder,
-    start: Option<Item>,
-    done: bool,
-}
+    async fn claim(&self, grant: &Grant, lease: Lease, only_if_expired: bool) -> Result<Option<Grant>, Fault> {
+        GrantStore::claim(self, grant, lease, only_if_expired).await
+    }
 
-impl ExpiredPages {
-    /// The next page of grants (possibly empty, when a page held only filtered rows); None when every partition
-    /// is read. Rows that do not decode are logged and skipped.
-    pub async fn next(&mut self) -> Option<Result<Vec<Grant>, Fault>> {
-        self.partitions.retain(|p| !p.done);
-        let partition = self.partitions.last_mut()?;
-        let sent = partition.query.clone().set_exclusive_start_key(partition.start.take()).send().await;
-        Some(match sent {
-            Ok(page) => {
-                partition.start = page.last_evaluated_key;
-                partition.done = partition.start.is_none();
-                Ok(decode_all(page.items.unwrap_or_default()))
-            }
-            Err(e) => Err(Fault::dynamo("Query", e)),
-        })
+    async fn get(&self, grant_id: &str) -> Result<Option<Grant>, Fault> {
+        GrantStore::get(self, grant_id).await
+    }
+
+    async fn live_grants_for_user(&self, database: &str, db_user: &str) -> Result<Vec<Grant>, Fault> {
+        GrantStore::live_grants_for_user(self, database, db_user).await
+    }
+
+    async fn live_grants(&self) -> Result<Vec<Grant>, Fault> {
+        GrantStore::live_grants(self).await
+    }
+
+    async fn pending(&self) -> Result<Vec<Grant>, Fault> {
+        GrantStore::pending(self).await
+    }
+
+    async fn expired_page(
+        &self,
+        now_epoch: i64,
+        page_size: i32,
+        cursor: Option<Cursor>,
+    ) -> Result<(Vec<Grant>, Option<Cursor>), Fault> {
+        GrantStore::expired_page(self, now_epoch, page_size, cursor).await
+    }
+
+    async fn grants_of_requester(&self, requester: &str, limit: Option<usize>) -> Result<Vec<Grant>, Fault> {
+        GrantStore::grants_of_requester(self, requester, limit).await
     }
 }
 

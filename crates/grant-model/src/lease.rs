@@ -2,6 +2,7 @@
 //! (provisioning, revoking) is done under a lease taken with a conditional write, so two invocations never act
 //! on one grant at once, and a crashed holder's claim simply runs out. The rules of leases live here only.
 
+use crate::grant::Grant;
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -79,9 +80,45 @@ impl fmt::Display for Lease {
     }
 }
 
+/// Which lease a write expects on the row.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect<'a> {
+    /// Nobody holds a live lease (a dead holder's lease may be there: it is overwritten).
+    NoLiveLease,
+    /// This invocation's own lease: the write records the outcome of work done under it.
+    Holding(&'a Lease),
+}
+
+/// The one rule of every conditional change to a stored grant: whether a write of a grant read as `before`
+/// may replace `current` (what is stored now, None if nothing) at `now`. It may if the row is still as it was
+/// read (same status, history length and attempt count), the lease on it is as `expect`ed, and, for a claim
+/// `only_if_expired`, the grant was not extended past `now` meanwhile. Every store enforces exactly this: the
+/// memory store by calling it, DynamoDB as a condition expression (`grant_adapters::store::replace_condition`).
+pub fn may_write(
+    current: Option<&Grant>,
+    before: &Grant,
+    expect: Expect<'_>,
+    only_if_expired: bool,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(current) = current else { return false };
+    let unchanged = current.status == before.status
+        && current.history.len() == before.history.len()
+        && current.revoke_attempts == before.revoke_attempts;
+    let lease_as_expected = match expect {
+        Expect::NoLiveLease => !current.lease.as_ref().is_some_and(|lease| lease.is_live(now)),
+        // The owner is unique per invocation; whether the lease ran out does not matter to its holder's record.
+        Expect::Holding(lease) => current.lease.as_ref().is_some_and(|held| held.owner() == lease.owner()),
+    };
+    let expired = !only_if_expired || current.expires_at.timestamp() <= now.timestamp();
+    unchanged && lease_as_expected && expired
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Strategy;
+    use crate::grant::tests::{sample, t};
 
     #[test]
     fn a_lease_runs_out() {
@@ -91,5 +128,45 @@ mod tests {
         assert!(lease.is_for(Purpose::Provision) && !lease.is_for(Purpose::Revoke));
         assert!(lease.is_live(now + chrono::Duration::seconds(PROVISIONING_LEASE_SECONDS)));
         assert!(!lease.is_live(now + chrono::Duration::seconds(PROVISIONING_LEASE_SECONDS + 1)));
+    }
+
+    fn lease(owner: &str, until: i64) -> Lease {
+        Lease::from_parts(owner.into(), until)
+    }
+
+    #[test]
+    fn only_over_the_row_as_it_was_read() {
+        let before = sample(Strategy::TempUser);
+        assert!(may_write(Some(&before), &before, Expect::NoLiveLease, false, t(1)));
+        assert!(!may_write(None, &before, Expect::NoLiveLease, false, t(1)), "no row");
+        let mut moved = before.clone();
+        moved.activate(t(1)).unwrap();
+        assert!(!may_write(Some(&moved), &before, Expect::NoLiveLease, false, t(1)), "status and history");
+        let mut attempted = before.clone();
+        attempted.revoke_attempts += 1;
+        assert!(!may_write(Some(&attempted), &before, Expect::NoLiveLease, false, t(1)), "attempts");
+    }
+
+    #[test]
+    fn a_live_lease_blocks_all_but_its_holder() {
+        let before = sample(Strategy::TempUser);
+        let mine = lease("revoke:reaper:a", t(10).timestamp());
+        let held = before.leased(mine.clone());
+        assert!(!may_write(Some(&held), &before, Expect::NoLiveLease, false, t(10)), "live to its last second");
+        assert!(may_write(Some(&held), &before, Expect::NoLiveLease, false, t(11)), "run out");
+        assert!(may_write(Some(&held), &before, Expect::Holding(&mine), false, t(11)), "its holder, even late");
+        let theirs = lease("revoke:reaper:b", t(10).timestamp());
+        assert!(!may_write(Some(&held), &before, Expect::Holding(&theirs), false, t(1)));
+        assert!(!may_write(Some(&before), &before, Expect::Holding(&mine), false, t(1)), "no lease held");
+    }
+
+    #[test]
+    fn a_claim_only_if_expired_needs_the_stored_expiry_passed() {
+        let before = sample(Strategy::TempUser); // expires at t(1800)
+        assert!(!may_write(Some(&before), &before, Expect::NoLiveLease, true, t(1799)));
+        assert!(may_write(Some(&before), &before, Expect::NoLiveLease, true, t(1800)));
+        let mut extended = before.clone();
+        extended.expires_at = t(3600); // as if extended without a history entry: the stored expiry decides
+        assert!(!may_write(Some(&extended), &before, Expect::NoLiveLease, true, t(1800)));
     }
 }

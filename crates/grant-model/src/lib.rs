@@ -22,6 +22,6 @@ pub use config::{AdminCredentials, Config, DatabaseConfig, SslMode, Strategy, Ta
 pub use error::{ClientError, ConfigError, ErrorCode};
 pub use grant::{ExtensionLimits, Grant, HistoryEntry, Reap, RevokedBy, Status};
 pub use identity::same_identity;
-pub use lease::{Lease, Purpose};
+pub use lease::{Expect, Lease, Purpose};
 pub use request::Request;
 pub use secret::Password;

@@ -6,18 +6,20 @@ mod manage;
 pub mod payload;
 pub mod raw_body;
 
-use grant_adapters::{ConfigSource, Connections, Fault, GrantStore, Revocation, Settings};
+use grant_adapters::{ConfigSource, Connections, Fault, GrantRepo, GrantStore, Revocation, Settings};
 use grant_model::grant::PROVISIONER;
 use grant_model::request::RevokeRequest;
 use grant_model::response::Response;
 use grant_model::{ClientError, Request};
 use serde_json::Value;
+use std::sync::Arc;
 use tracing::Instrument;
 
 /// Everything built once at cold start and borrowed by each invocation.
 pub struct App {
     pub settings: Settings,
-    pub store: GrantStore,
+    /// DynamoDB in production; tests may give their own (one whose client counts or fails requests).
+    pub store: Arc<dyn GrantRepo>,
     pub source: ConfigSource,
     pub connections: Connections,
 }
@@ -34,7 +36,7 @@ pub enum ActionError {
 impl App {
     pub fn new(sdk: &aws_config::SdkConfig, settings: Settings) -> App {
         App {
-            store: GrantStore::new(sdk, &settings.grants_table),
+            store: Arc::new(GrantStore::new(sdk, &settings.grants_table)),
             source: ConfigSource::new(sdk, &settings),
             connections: Connections::default(),
             settings,
@@ -50,7 +52,7 @@ impl App {
     /// The one revocation operation, acting as `holder`.
     pub fn revocation<'a>(&'a self, holder: &'a str) -> Revocation<'a> {
         Revocation {
-            store: &self.store,
+            store: &*self.store,
             connections: &self.connections,
             source: &self.source,
             retention: self.settings.retention,

@@ -7,11 +7,12 @@ mod metrics;
 
 use futures::stream::{self, StreamExt};
 use grant_adapters::revoke::revoke_unaccounted;
-use grant_adapters::{ConfigSource, Connections, Fault, GrantStore, Outcome, Revocation, Settings, Why};
+use grant_adapters::{ConfigSource, Connections, Fault, GrantRepo, GrantStore, Outcome, Revocation, Settings, Why};
 use grant_model::grant::{format_time, now_seconds, REAPER};
 use grant_model::{naming, sql, Config, Grant, Strategy};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Databases revoked in parallel; within one database work is sequential on its one admin connection.
@@ -28,7 +29,8 @@ const INDEX_SETTLE: Duration = Duration::from_secs(1);
 
 pub struct Reaper {
     pub settings: Settings,
-    pub store: GrantStore,
+    /// DynamoDB in production; tests may give their own (one whose client counts or fails requests).
+    pub store: Arc<dyn GrantRepo>,
     pub source: ConfigSource,
     pub connections: Connections,
 }
@@ -62,8 +64,13 @@ impl Reaper {
         Reaper::with_store(GrantStore::new(sdk, &settings.grants_table), sdk, settings)
     }
 
-    pub fn with_store(store: GrantStore, sdk: &aws_config::SdkConfig, settings: Settings) -> Reaper {
-        Reaper { store, source: ConfigSource::new(sdk, &settings), connections: Connections::default(), settings }
+    pub fn with_store(store: impl GrantRepo + 'static, sdk: &aws_config::SdkConfig, settings: Settings) -> Reaper {
+        Reaper {
+            store: Arc::new(store),
+            source: ConfigSource::new(sdk, &settings),
+            connections: Connections::default(),
+            settings,
+        }
     }
 
     pub async fn from_env() -> Result<Reaper, Fault> {
@@ -74,7 +81,7 @@ impl Reaper {
 
     fn revocation(&self) -> Revocation<'_> {
         Revocation {
-            store: &self.store,
+            store: &*self.store,
             connections: &self.connections,
             source: &self.source,
             retention: self.settings.retention,
@@ -106,9 +113,9 @@ impl Reaper {
         summary.overdue += pending.iter().filter(|g| g.is_overdue(now)).count();
         summary.add(&self.reap_page(&config, pending, deadline).await);
         let mut retries = Vec::new();
-        let mut pages = self.store.expired_active(now.timestamp(), PAGE_SIZE);
-        while let Some(page) = pages.next().await {
-            let page = page?;
+        let mut cursor = None;
+        loop {
+            let (page, next) = self.store.expired_page(now.timestamp(), PAGE_SIZE, cursor).await?;
             summary.examined += page.len();
             summary.overdue += page.iter().filter(|g| g.is_overdue(now)).count();
             let (first, tried): (Vec<Grant>, Vec<Grant>) = page.into_iter().partition(|g| g.revoke_attempts == 0);
@@ -116,6 +123,10 @@ impl Reaper {
                 retries.extend(tried.into_iter().filter(|g| g.due(now)).take(MAX_RETRIES_PER_PASS - retries.len()));
             }
             summary.add(&self.reap_page(&config, first, deadline).await);
+            cursor = next;
+            if cursor.is_none() {
+                break;
+            }
         }
         summary.add(&self.reap_page(&config, retries, deadline).await);
         if remaining(deadline) > DEADLINE_MARGIN {
@@ -312,7 +323,7 @@ impl Reaper {
         }
         let mut revoked = 0;
         for (user, held) in by_user {
-            let drift = revoke_unaccounted(&self.store, &mut session, database, &user, &held).await?;
+            let drift = revoke_unaccounted(&*self.store, &mut session, database, &user, &held).await?;
             for role in &drift {
                 tracing::warn!(database, db_user = %user, role, "revoked a membership no live grant accounts for");
             }

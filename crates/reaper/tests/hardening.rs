@@ -311,7 +311,7 @@ async fn a_retry_takes_over_a_dead_invocations_row_and_knows_its_own() {
     // The pending row's PutItem is applied, but answered with a 500: the SDK's own retry meets the row.
     let fault = test_support::ApplyThenFail::new("PutItem", 1);
     let mut app = provisioner::App::new(&env.sdk, env.settings.clone());
-    app.store = grant_adapters::GrantStore::from_client(fault.client(&env.sdk), &env.table);
+    app.store = std::sync::Arc::new(grant_adapters::GrantStore::from_client(fault.client(&env.sdk), &env.table));
     let request = json!({"request_id": "chat-43", "requester": "kim@example.com", "database": DB,
                          "target": "readonly", "reason": "INC-2"});
     let response = app.handle(request).await.expect("not Busy: the row is this invocation's own");

@@ -1,4 +1,5 @@
-//! Proves each piece of test-support works against the real thing.
+//! Proves each piece of test-support works against the real thing, and (`store_agreement`) that the memory grant
+//! store unit tests use enforces what the DynamoDB one does. One binary: link time is most of the test time.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -7,6 +8,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use serde_json::json;
 use test_support::{moto, unique_name, Invocation, PgCluster, RuntimeApi};
+
+#[path = "smoke/store_agreement.rs"]
+mod store_agreement;
 
 #[tokio::test]
 async fn pg_cluster_roles_restart_and_log() {

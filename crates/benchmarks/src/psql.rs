@@ -23,6 +23,7 @@ pub fn revocation_script(users: &[&str]) -> String {
             sql::memberships(user),
             sql::role_exists(&retired),
             sql::schemas_to_lend(&retired, user),
+            sql::definer_routines(user),
         ];
         for check in checks {
             script.push_str(&format!("{};\n", render(&check)));
@@ -33,6 +34,7 @@ pub fn revocation_script(users: &[&str]) -> String {
             username: user,
             retired_role: &retired,
             roles: &roles,
+            definer_routines: &[],
             schemas: &[],
         });
         for step in plan {

@@ -197,11 +197,13 @@ async fn drop_temp_user(session: &mut Session, username: &str, prefix: &str) -> 
     let retired = naming::retired_role(prefix);
     ensure_own_role(session, &retired, Join::Admin).await?;
     let schemas = session.query_column(&sql::schemas_to_lend(&retired, username)).await?;
+    let definer_routines = session.query_column(&sql::definer_routines(username)).await?;
     let roles: Vec<String> = memberships.into_iter().filter(|m| *m != marker).collect();
     let plan = sql::revoke_temp_user(&sql::TempUserRevocation {
         username,
         retired_role: &retired,
         roles: &roles,
+        definer_routines: &definer_routines,
         schemas: &schemas,
     });
     session.run_plan(&plan).await?;

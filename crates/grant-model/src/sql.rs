@@ -124,6 +124,10 @@ pub struct TempUserRevocation<'a> {
     /// Its memberships other than the marker: taken away with its login, so a view or function it owns grants
     /// nothing even while the rest of the revocation is failing.
     pub roles: &'a [String],
+    /// Its SECURITY DEFINER functions and procedures, as PostgreSQL prints them (`regprocedure`, quoted): they are
+    /// made SECURITY INVOKER before `retired` takes them over, so none runs as `retired`, which owns every former
+    /// temporary user's objects.
+    pub definer_routines: &'a [String],
     /// Schemas where the admin may grant CREATE and `retired` lacks it: PostgreSQL lets a function or type change
     /// owner only to a role with CREATE on its schema, so `retired` holds it for the length of the transaction.
     pub schemas: &'a [String],
@@ -144,6 +148,9 @@ pub fn revoke_temp_user(user: &TempUserRevocation) -> Plan {
         // A non-superuser admin needs the role's privileges to reassign what it owns.
         Statement::new(format!("GRANT {name} TO CURRENT_USER")),
     ];
+    for routine in user.definer_routines {
+        last.push(Statement::new(format!("ALTER ROUTINE {routine} SECURITY INVOKER")));
+    }
     let schemas = ident_list(user.schemas);
     if !user.schemas.is_empty() {
         // Two revocations lending CREATE on one schema at once would update its ACL concurrently (XX000).
@@ -157,6 +164,15 @@ pub fn revoke_temp_user(user: &TempUserRevocation) -> Plan {
     last.push(Statement::new(format!("DROP OWNED BY {name}")));
     last.push(Statement::new(format!("DROP ROLE IF EXISTS {name}")));
     vec![first, vec![terminate_sessions(user.username)], last]
+}
+
+/// The SECURITY DEFINER functions and procedures `username` owns, as `regprocedure` text (column 1).
+pub fn definer_routines(username: &str) -> Statement {
+    Statement::query(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner \
+         WHERE r.rolname = $1 AND p.prosecdef ORDER BY 1",
+        &[username],
+    )
 }
 
 /// The schemas (column `nspname`) holding objects of `username` other than tables (functions, types, operators,
@@ -266,13 +282,15 @@ mod tests {
             username: "u",
             retired_role: "jit_retired",
             roles: &roles,
+            definer_routines: &["public.evil()".to_string()],
             schemas: &schemas,
         });
         assert_eq!(plan[0][0].sql, r#"ALTER ROLE "u" NOLOGIN"#);
         assert_eq!(plan[0][1].sql, r#"REVOKE "readonly" FROM "u""#);
         let last: Vec<&str> = plan[2].iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(last[1], "ALTER ROUTINE public.evil() SECURITY INVOKER");
         assert_eq!(
-            last[2..5],
+            last[3..6],
             [
                 r#"GRANT CREATE ON SCHEMA "public" TO "jit_retired""#,
                 r#"REASSIGN OWNED BY "u" TO "jit_retired""#,

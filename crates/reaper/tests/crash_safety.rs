@@ -97,6 +97,7 @@ async fn one_pass_after_a_crash_at_any_step_leaves_nothing_behind() {
         username: &dropped.db_user,
         retired_role: "jit_retired",
         roles: &[],
+        definer_routines: &[],
         schemas: &[],
     }) {
         for statement in step {

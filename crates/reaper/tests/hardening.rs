@@ -87,6 +87,15 @@ async fn a_revoked_users_objects_give_nobody_anything() {
         for object in [format!("evil{round}"), format!("leak{round}")] {
             assert_eq!(owner_of(&env, &object).await.as_deref(), Some("jit_retired"), "{object}");
         }
+        // Every former temporary user's objects share one owner: none may run as it.
+        let definer: bool = env
+            .orders()
+            .await
+            .query_one("SELECT prosecdef FROM pg_proc WHERE proname = $1", &[&format!("evil{round}")])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(!definer, "a SECURITY DEFINER function would run as retired");
         assert!(!env.roles().await.contains(&user(&granted)));
     }
 }

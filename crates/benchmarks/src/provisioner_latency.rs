@@ -163,11 +163,11 @@ impl Floor {
         let verifier = Password::generate().scram_verifier();
         let verifier_took = started.elapsed();
         let statements = sql::create_temp_user(&sql::TempUser {
-            username: &pending.db_user,
+            username: pending.db_user(),
             scram_verifier: &verifier,
-            valid_until: pending.expires_at,
+            valid_until: pending.expires_at(),
             connection_limit: self.target.connection_limit,
-            roles: &pending.roles,
+            roles: pending.roles(),
             marker_role: &self.marker_role,
             statements: &self.target.statements,
         });

@@ -51,9 +51,9 @@ impl MemoryStore {
     fn write_if(&self, before: &Grant, after: &Grant, expect: Expect<'_>, only_if_expired: bool) -> bool {
         let now = self.now();
         let mut rows = self.lock();
-        let allowed = may_write(rows.get(&before.grant_id), before, expect, only_if_expired, now);
+        let allowed = may_write(rows.get(before.grant_id()), before, expect, only_if_expired, now);
         if allowed {
-            rows.insert(after.grant_id.clone(), after.clone());
+            rows.insert(after.grant_id().to_string(), after.clone());
         }
         allowed
     }
@@ -67,10 +67,10 @@ impl MemoryStore {
 impl GrantRepo for MemoryStore {
     async fn insert(&self, grant: &Grant) -> Result<bool, Fault> {
         let mut rows = self.lock();
-        if rows.contains_key(&grant.grant_id) {
+        if rows.contains_key(grant.grant_id()) {
             return Ok(false);
         }
-        rows.insert(grant.grant_id.clone(), grant.clone());
+        rows.insert(grant.grant_id().to_string(), grant.clone());
         Ok(true)
     }
 
@@ -88,15 +88,15 @@ impl GrantRepo for MemoryStore {
     }
 
     async fn live_grants_for_user(&self, database: &str, db_user: &str) -> Result<Vec<Grant>, Fault> {
-        Ok(self.select(|g| g.status.is_live() && g.database == database && g.db_user == db_user))
+        Ok(self.select(|g| g.status().is_live() && g.database() == database && g.db_user() == db_user))
     }
 
     async fn live_grants(&self) -> Result<Vec<Grant>, Fault> {
-        Ok(self.select(|g| g.status.is_live()))
+        Ok(self.select(|g| g.status().is_live()))
     }
 
     async fn pending(&self) -> Result<Vec<Grant>, Fault> {
-        Ok(self.select(|g| g.status == Status::Pending))
+        Ok(self.select(|g| g.status() == Status::Pending))
     }
 
     /// One partition, in (expiry, id) order: the order DynamoDB gives within a partition.
@@ -116,10 +116,10 @@ impl GrantRepo for MemoryStore {
                 })
             }
         };
-        let key = |g: &Grant| (g.expires_at.timestamp(), g.grant_id.clone());
+        let key = |g: &Grant| (g.expires_at().timestamp(), g.grant_id().to_string());
         let mut expired = self.select(|g| {
-            g.status == Status::Active
-                && g.expires_at.timestamp() <= now_epoch
+            g.status() == Status::Active
+                && g.expires_at().timestamp() <= now_epoch
                 && after.as_ref().is_none_or(|after| key(g) > *after)
         });
         expired.sort_by_key(key);
@@ -134,8 +134,8 @@ impl GrantRepo for MemoryStore {
     }
 
     async fn grants_of_requester(&self, requester: &str, limit: Option<usize>) -> Result<Vec<Grant>, Fault> {
-        let mut grants = self.select(|g| g.requester == requester);
-        grants.sort_by_key(|g| std::cmp::Reverse(g.created_at));
+        let mut grants = self.select(|g| g.requester() == requester);
+        grants.sort_by_key(|g| std::cmp::Reverse(g.created_at()));
         grants.truncate(limit.unwrap_or(usize::MAX));
         Ok(grants)
     }

@@ -6,6 +6,7 @@ use crate::repo::GrantRepo;
 use crate::MemoryStore;
 use chrono::Duration;
 use grant_model::grant::NewGrant;
+use grant_model::item::GrantItem;
 use grant_model::lease::{PROVISIONING_LEASE_SECONDS, REVOCATION_LEASE_SECONDS};
 use grant_model::{Expect, Grant, Lease, Purpose, Strategy};
 
@@ -32,7 +33,7 @@ fn pending(id: &str, created_ago: i64, duration: u64) -> Grant {
 /// An active grant that expired a minute ago, stored; returned as a reaper reads it.
 async fn expired(store: &MemoryStore, id: &str) -> Grant {
     let mut grant = pending(id, 3600, 3540);
-    grant.activate(grant.created_at).unwrap();
+    grant.activate(grant.created_at()).unwrap();
     assert!(store.insert(&grant).await.unwrap());
     grant
 }
@@ -50,7 +51,7 @@ async fn two_claims_on_one_expired_grant_one_wins() {
     let (won_a, won_b) = (won_a.unwrap(), won_b.unwrap());
     assert!(won_a.is_some() != won_b.is_some(), "exactly one claim wins");
     let winner = if won_a.is_some() { a } else { b };
-    assert_eq!(store.get("g-1").await.unwrap().unwrap().lease, Some(winner));
+    assert_eq!(store.get("g-1").await.unwrap().unwrap().lease(), Some(&winner));
 }
 
 #[tokio::test]
@@ -90,9 +91,10 @@ async fn a_grant_extended_after_being_read_is_not_reaped() {
     let seen_by_reaper = expired(&store, "g-1").await;
     // The extension lands between the reaper's read and its claim (made by hand: `extend` refuses an expired
     // grant, and the store cannot read the caller's clock).
-    let mut extended = seen_by_reaper.clone();
-    extended.expires_at = store.now() + Duration::hours(1);
-    extended.history.push(extended.history.last().unwrap().clone());
+    let mut item = GrantItem::from(&seen_by_reaper);
+    item.expires_at = store.now() + Duration::hours(1);
+    item.history.push(item.history.last().unwrap().clone());
+    let extended = Grant::from(item);
     assert!(store.replace(&seen_by_reaper, &extended, Expect::NoLiveLease).await.unwrap());
     let reaper = lease(Purpose::Revoke, "reaper");
     assert!(store.claim(&seen_by_reaper, reaper.clone(), true).await.unwrap().is_none(), "changed since read");
@@ -110,7 +112,7 @@ async fn a_retry_tells_its_own_provisioning_lease_from_anothers() {
     // The SDK retried a's put after it was applied: taken, and the row holds a's own lease, so a goes on.
     assert!(!store.insert(&row_a).await.unwrap());
     let existing = store.get("g-1").await.unwrap().unwrap();
-    assert_eq!(existing.lease.as_ref().map(Lease::owner), Some(a.owner()));
+    assert_eq!(existing.lease().map(Lease::owner), Some(a.owner()));
 
     // A retry of the request (b) finds another's live lease: it may not take the row over...
     let b = lease(Purpose::Provision, "b");
@@ -143,14 +145,14 @@ async fn expired_pages_follow_the_cursor_oldest_first() {
     let store = MemoryStore::new();
     for (n, ago) in [(1, 300), (2, 100), (3, 200)] {
         let mut grant = pending(&format!("g-{n}"), 3600, 3600 - ago);
-        grant.activate(grant.created_at).unwrap();
+        grant.activate(grant.created_at()).unwrap();
         assert!(store.insert(&grant).await.unwrap());
     }
     assert!(store.insert(&pending("live", 0, 3600)).await.unwrap());
     let now = store.now().timestamp();
     let (first, cursor) = store.expired_page(now, 2, None).await.unwrap();
     let (rest, end) = store.expired_page(now, 2, cursor).await.unwrap();
-    let ids: Vec<&str> = first.iter().chain(&rest).map(|g| g.grant_id.as_str()).collect();
+    let ids: Vec<&str> = first.iter().chain(&rest).map(|g| g.grant_id()).collect();
     assert_eq!(ids, ["g-1", "g-3", "g-2"]);
     assert!(end.is_none());
 }

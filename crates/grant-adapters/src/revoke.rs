@@ -68,7 +68,7 @@ impl Revocation<'_> {
             }
         };
         if !self.store.replace(&claimed, &recorded, Expect::Holding(&lease)).await? {
-            return Err(Fault::conflict(&grant.grant_id, Conflict::LeaseLost));
+            return Err(Fault::conflict(grant.grant_id(), Conflict::LeaseLost));
         }
         Ok(match outcome {
             None => Outcome::Done(recorded),
@@ -96,11 +96,11 @@ impl Revocation<'_> {
     /// Takes away the database access `grant` gave; does not touch the row. Also what a provisioning that failed
     /// or died runs, so whatever it may have created is gone.
     pub async fn revoke_access(&self, config: &Config, grant: &Grant) -> Result<(), Fault> {
-        let mut session = self.session(config, &grant.database).await?;
-        match grant.strategy {
+        let mut session = self.session(config, grant.database()).await?;
+        match grant.strategy() {
             Strategy::TempUser => {
                 let prefix = grant.user_prefix(&config.user_prefix);
-                drop_temp_user(&mut session, &grant.db_user, prefix).await.map(drop)
+                drop_temp_user(&mut session, grant.db_user(), prefix).await.map(drop)
             }
             Strategy::RoleEscalation => self.revoke_escalation(&mut session, grant).await,
         }
@@ -131,19 +131,19 @@ impl Revocation<'_> {
         let database = session.database().to_string();
         let fault = |e: tokio_postgres::Error| Fault::postgres(&database, &e);
         let tx = session.client().transaction().await.map_err(fault)?;
-        pg::execute(&tx, &sql::lock_user(&grant.db_user)).await.map_err(fault)?;
-        if pg::query_column(&tx, &sql::role_exists(&grant.db_user)).await.map_err(fault)?.is_empty() {
+        pg::execute(&tx, &sql::lock_user(grant.db_user())).await.map_err(fault)?;
+        if pg::query_column(&tx, &sql::role_exists(grant.db_user())).await.map_err(fault)?.is_empty() {
             return Ok(()); // the user is gone, and with it every membership
         }
-        let others = self.store.live_grants_for_user(&grant.database, &grant.db_user).await?;
-        let memberships = pg::query_column(&tx, &sql::memberships(&grant.db_user)).await.map_err(fault)?;
+        let others = self.store.live_grants_for_user(grant.database(), grant.db_user()).await?;
+        let memberships = pg::query_column(&tx, &sql::memberships(grant.db_user())).await.map_err(fault)?;
         let roles = roles_to_revoke(grant, &others, &memberships, now_seconds());
         if !roles.is_empty() {
-            pg::execute(&tx, &sql::revoke_roles(&grant.db_user, &roles)).await.map_err(fault)?;
+            pg::execute(&tx, &sql::revoke_roles(grant.db_user(), &roles)).await.map_err(fault)?;
         }
         tx.commit().await.map_err(fault)?;
         if !roles.is_empty() {
-            session.execute(&sql::terminate_sessions(&grant.db_user)).await?;
+            session.execute(&sql::terminate_sessions(grant.db_user())).await?;
         }
         Ok(())
     }
@@ -236,11 +236,12 @@ pub async fn ensure_own_role(session: &mut Session, role: &str, join: Join) -> R
 
 /// A live grant in `status` may be revoked by hand; others are the caller's mistake.
 pub fn manual_revocable(grant: &Grant) -> Result<(), grant_model::ClientError> {
-    match grant.status {
+    match grant.status() {
         Status::Active | Status::Revoked => Ok(()),
         Status::Pending | Status::Failed => Err(grant_model::ClientError::invalid_state(format!(
             "grant {} is {}: there is no access to revoke",
-            grant.grant_id, grant.status
+            grant.grant_id(),
+            grant.status()
         ))),
     }
 }

@@ -118,8 +118,8 @@ impl GrantStore {
     /// index lags the table and a decision to keep or revoke a role must not rest on a stale status or lease.
     pub async fn live_grants_for_user(&self, database: &str, db_user: &str) -> Result<Vec<Grant>, Fault> {
         let candidates = self.indexed_grants_for_user(database, db_user).await?;
-        let fresh = futures::future::try_join_all(candidates.iter().map(|g| self.get(&g.grant_id))).await?;
-        Ok(fresh.into_iter().flatten().filter(|g| g.status.is_live()).collect())
+        let fresh = futures::future::try_join_all(candidates.iter().map(|g| self.get(g.grant_id()))).await?;
+        Ok(fresh.into_iter().flatten().filter(|g| g.status().is_live()).collect())
     }
 
     async fn indexed_grants_for_user(&self, database: &str, db_user: &str) -> Result<Vec<Grant>, Fault> {
@@ -344,9 +344,9 @@ pub const ATTRIBUTE_ALIASES: [(&str, &str); 3] =
 
 fn unchanged_values(grant: &Grant) -> impl Iterator<Item = (&'static str, AttributeValue)> {
     [
-        (":status", AttributeValue::S(grant.status.as_str().into())),
-        (":history_len", AttributeValue::N(grant.history.len().to_string())),
-        (":attempts", AttributeValue::N(grant.revoke_attempts.to_string())),
+        (":status", AttributeValue::S(grant.status().as_str().into())),
+        (":history_len", AttributeValue::N(grant.history().len().to_string())),
+        (":attempts", AttributeValue::N(grant.revoke_attempts().to_string())),
     ]
     .into_iter()
 }

@@ -128,39 +128,125 @@ pub struct NewGrant {
     pub break_glass: bool,
 }
 
+/// A grant in some state of its life. The fields are read through the methods of the same names and changed only
+/// by the lifecycle (`new_pending`, `activate`, `fail`, `retry`, `revoke`, `extend`, `record_revoke_failure`,
+/// `leased`), so every change of `status` leaves its history entry. A row read from the table becomes a grant
+/// through `From<GrantItem>`; that is also how tests build a grant in an arbitrary state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
-    pub grant_id: String,
-    pub status: Status,
-    pub request_id: Option<String>,
-    pub requester: String,
-    pub approver: Option<String>,
-    pub reason: String,
-    pub database: String,
-    pub target: String,
-    pub strategy: Strategy,
-    pub db_user: String,
+    pub(crate) grant_id: String,
+    pub(crate) status: Status,
+    pub(crate) request_id: Option<String>,
+    pub(crate) requester: String,
+    pub(crate) approver: Option<String>,
+    pub(crate) reason: String,
+    pub(crate) database: String,
+    pub(crate) target: String,
+    pub(crate) strategy: Strategy,
+    pub(crate) db_user: String,
     /// The roles granted, as configured when the grant was made: revocation must take back exactly these,
     /// even if the target's config changes meanwhile.
-    pub roles: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub activated_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub revoked_by: Option<String>,
-    pub revoke_attempts: u32,
-    pub last_error: Option<String>,
+    pub(crate) roles: Vec<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) activated_at: Option<DateTime<Utc>>,
+    pub(crate) revoked_at: Option<DateTime<Utc>>,
+    pub(crate) revoked_by: Option<String>,
+    pub(crate) revoke_attempts: u32,
+    pub(crate) last_error: Option<String>,
     /// Epoch seconds after which DynamoDB may delete the row; set on entering a terminal state.
-    pub purge_at: Option<i64>,
-    pub history: Vec<HistoryEntry>,
-    pub break_glass: bool,
+    pub(crate) purge_at: Option<i64>,
+    pub(crate) history: Vec<HistoryEntry>,
+    pub(crate) break_glass: bool,
     /// The config's `user_prefix` when the grant was made. Revocation follows it, never today's config. None
     /// only on rows written before it was recorded.
-    pub user_prefix: Option<String>,
+    pub(crate) user_prefix: Option<String>,
     /// Who is provisioning or revoking this grant right now, if anyone.
-    pub lease: Option<Lease>,
+    pub(crate) lease: Option<Lease>,
     /// After a failed revocation: the reaper tries again no earlier than this (epoch seconds).
-    pub next_attempt_at: Option<i64>,
+    pub(crate) next_attempt_at: Option<i64>,
+}
+
+/// Read-only access to what a grant holds.
+impl Grant {
+    pub fn grant_id(&self) -> &str {
+        &self.grant_id
+    }
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+    pub fn requester(&self) -> &str {
+        &self.requester
+    }
+    pub fn approver(&self) -> Option<&str> {
+        self.approver.as_deref()
+    }
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+    pub fn db_user(&self) -> &str {
+        &self.db_user
+    }
+    /// The roles granted, as configured when the grant was made.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+    }
+    pub fn activated_at(&self) -> Option<DateTime<Utc>> {
+        self.activated_at
+    }
+    pub fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.revoked_at
+    }
+    pub fn revoked_by(&self) -> Option<&str> {
+        self.revoked_by.as_deref()
+    }
+    pub fn revoke_attempts(&self) -> u32 {
+        self.revoke_attempts
+    }
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+    /// Epoch seconds after which DynamoDB may delete the row; set on entering a terminal state.
+    pub fn purge_at(&self) -> Option<i64> {
+        self.purge_at
+    }
+    pub fn history(&self) -> &[HistoryEntry] {
+        &self.history
+    }
+    pub fn break_glass(&self) -> bool {
+        self.break_glass
+    }
+    /// The `user_prefix` recorded when the grant was made; None only on rows written before it was recorded.
+    /// `user_prefix(current)` is the one revocation follows.
+    pub fn recorded_user_prefix(&self) -> Option<&str> {
+        self.user_prefix.as_deref()
+    }
+    /// Who is provisioning or revoking this grant right now, if anyone.
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+    /// After a failed revocation: the reaper tries again no earlier than this (epoch seconds).
+    pub fn next_attempt_at(&self) -> Option<i64> {
+        self.next_attempt_at
+    }
 }
 
 impl Grant {

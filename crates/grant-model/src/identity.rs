@@ -9,8 +9,8 @@ pub fn clean(identity: &str) -> &str {
     identity.trim()
 }
 
-/// Whether `a` and `b` name the same person: equal after [`clean`], ignoring case (Unicode lowercase mapping,
-/// so `Alice@Example.COM` is `alice@example.com` and `ÉLODIE` is `élodie`).
+/// Whether `a` and `b` name the same person: equal after `clean` (white space trimmed), ignoring case (Unicode
+/// lowercase mapping, so `Alice@Example.COM` is `alice@example.com` and `ÉLODIE` is `élodie`).
 ///
 /// Use it for every identity check: an approver who is the requester, an approver in a target's `approvers`
 /// list, an actor who is the requester.

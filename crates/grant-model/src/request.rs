@@ -77,7 +77,7 @@ pub struct DescribeRequest {
 
 impl Request {
     /// Parses an invocation payload. `action` defaults to `grant`; unknown fields and actions are rejected.
-    /// Identities (`requester`, `approver`, `actor`) come back [`identity::clean`]ed.
+    /// Identities (`requester`, `approver`, `actor`) come back cleaned: leading and trailing white space removed.
     pub fn parse(payload: Value) -> Result<Request, ClientError> {
         let Value::Object(mut fields) = payload else {
             return Err(ClientError::invalid_request("the request must be a JSON object"));

@@ -108,8 +108,8 @@ pub async fn run(cli: Cli, sdk: &SdkConfig) -> Result<String, CliError> {
     match cli.command {
         Command::Active { database } => {
             let mut grants = store.live_grants().await?;
-            grants.retain(|g| database.as_ref().is_none_or(|d| &g.database == d));
-            grants.sort_by_key(|g| g.expires_at);
+            grants.retain(|g| database.as_ref().is_none_or(|d| g.database() == d));
+            grants.sort_by_key(|g| g.expires_at());
             Ok(if json { items(&grants) } else { render::active(&grants, now) })
         }
         Command::Show { grant_id } => {
@@ -124,7 +124,7 @@ pub async fn run(cli: Cli, sdk: &SdkConfig) -> Result<String, CliError> {
         Command::Overdue => {
             let mut grants = store.live_grants().await?;
             grants.retain(|g| g.is_overdue(now));
-            grants.sort_by_key(|g| g.expires_at);
+            grants.sort_by_key(|g| g.expires_at());
             Ok(if json { items(&grants) } else { render::overdue(&grants, now) })
         }
         Command::Revoke { grant_id, reason, actor, config_bucket } => {

@@ -13,14 +13,14 @@ pub fn active(grants: &[Grant], now: DateTime<Utc>) -> String {
     let mut table = table(["GRANT ID", "REQUESTER", "DATABASE", "TARGET", "DB USER", "ROLES", "STATUS", "EXPIRES"]);
     for g in grants {
         table.add_row([
-            g.grant_id.clone(),
-            g.requester.clone(),
-            g.database.clone(),
-            g.target.clone(),
-            g.db_user.clone(),
-            g.roles.join(","),
-            g.status.to_string(),
-            relative(g.expires_at, now),
+            g.grant_id().to_string(),
+            g.requester().to_string(),
+            g.database().to_string(),
+            g.target().to_string(),
+            g.db_user().to_string(),
+            g.roles().join(","),
+            g.status().to_string(),
+            relative(g.expires_at(), now),
         ]);
     }
     format!("{table}\n{} live grant(s)\n", grants.len())
@@ -28,32 +28,32 @@ pub fn active(grants: &[Grant], now: DateTime<Utc>) -> String {
 
 pub fn detail(g: &Grant, now: DateTime<Utc>) -> String {
     let mut fields = table(["FIELD", "VALUE"]);
-    let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+    let optional = |value: Option<&str>| value.unwrap_or("-").to_string();
     let time = |value: Option<DateTime<Utc>>| value.map_or_else(|| "-".into(), format_time);
     let rows = [
-        ("grant_id", g.grant_id.clone()),
-        ("status", g.status.to_string()),
-        ("requester", g.requester.clone()),
-        ("approver", optional(&g.approver)),
-        ("reason", g.reason.clone()),
-        ("request_id", optional(&g.request_id)),
-        ("database", g.database.clone()),
-        ("target", format!("{} ({})", g.target, g.strategy.as_str())),
-        ("db_user", g.db_user.clone()),
-        ("roles", g.roles.join(",")),
-        ("created_at", format_time(g.created_at)),
-        ("activated_at", time(g.activated_at)),
-        ("expires_at", format!("{} ({})", format_time(g.expires_at), relative(g.expires_at, now))),
-        ("revoked_at", time(g.revoked_at)),
-        ("revoked_by", optional(&g.revoked_by)),
-        ("revoke_attempts", g.revoke_attempts.to_string()),
-        ("last_error", optional(&g.last_error)),
+        ("grant_id", g.grant_id().to_string()),
+        ("status", g.status().to_string()),
+        ("requester", g.requester().to_string()),
+        ("approver", optional(g.approver())),
+        ("reason", g.reason().to_string()),
+        ("request_id", optional(g.request_id())),
+        ("database", g.database().to_string()),
+        ("target", format!("{} ({})", g.target(), g.strategy().as_str())),
+        ("db_user", g.db_user().to_string()),
+        ("roles", g.roles().join(",")),
+        ("created_at", format_time(g.created_at())),
+        ("activated_at", time(g.activated_at())),
+        ("expires_at", format!("{} ({})", format_time(g.expires_at()), relative(g.expires_at(), now))),
+        ("revoked_at", time(g.revoked_at())),
+        ("revoked_by", optional(g.revoked_by())),
+        ("revoke_attempts", g.revoke_attempts().to_string()),
+        ("last_error", optional(g.last_error())),
     ];
     for (name, value) in rows {
         fields.add_row([name.to_string(), value]);
     }
     let mut history = table(["AT", "FROM", "TO", "ACTOR", "NOTE"]);
-    for h in &g.history {
+    for h in g.history() {
         let from = h.from.map_or_else(|| "-".into(), |s| s.to_string());
         history.add_row([format_time(h.at), from, h.to.to_string(), h.actor.clone(), h.note.clone()]);
     }
@@ -66,21 +66,21 @@ pub fn history(requester: &str, grants: &[Grant], now: DateTime<Utc>) -> String 
     }
     let mut table = table(["CREATED", "GRANT ID", "DATABASE", "TARGET", "DB USER", "STATUS", "ENDED", "BY", "REASON"]);
     for g in grants {
-        let ended = match (g.revoked_at, g.status.is_live()) {
+        let ended = match (g.revoked_at(), g.status().is_live()) {
             (Some(at), _) => format_time(at),
-            (None, true) => format!("expires {}", relative(g.expires_at, now)),
+            (None, true) => format!("expires {}", relative(g.expires_at(), now)),
             (None, false) => "-".into(),
         };
         table.add_row([
-            format_time(g.created_at),
-            g.grant_id.clone(),
-            g.database.clone(),
-            g.target.clone(),
-            g.db_user.clone(),
-            g.status.to_string(),
+            format_time(g.created_at()),
+            g.grant_id().to_string(),
+            g.database().to_string(),
+            g.target().to_string(),
+            g.db_user().to_string(),
+            g.status().to_string(),
             ended,
-            g.revoked_by.clone().unwrap_or_else(|| "-".into()),
-            g.reason.clone(),
+            g.revoked_by().map(str::to_string).unwrap_or_else(|| "-".into()),
+            g.reason().to_string(),
         ]);
     }
     format!("{table}\n{} grant(s) of {requester}, newest first\n", grants.len())
@@ -93,13 +93,13 @@ pub fn overdue(grants: &[Grant], now: DateTime<Utc>) -> String {
     let mut table = table(["GRANT ID", "DATABASE", "DB USER", "STATUS", "EXPIRED", "ATTEMPTS", "LAST ERROR"]);
     for g in grants {
         table.add_row([
-            g.grant_id.clone(),
-            g.database.clone(),
-            g.db_user.clone(),
-            g.status.to_string(),
-            relative(g.expires_at, now),
-            g.revoke_attempts.to_string(),
-            g.last_error.clone().unwrap_or_else(|| "-".into()),
+            g.grant_id().to_string(),
+            g.database().to_string(),
+            g.db_user().to_string(),
+            g.status().to_string(),
+            relative(g.expires_at(), now),
+            g.revoke_attempts().to_string(),
+            g.last_error().map(str::to_string).unwrap_or_else(|| "-".into()),
         ]);
     }
     format!("{table}\n{} overdue grant(s): see the runbook, \"Overdue grants\"\n", grants.len())

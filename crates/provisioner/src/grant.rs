@@ -57,21 +57,21 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
         now_seconds(),
     )
     .leased(lease.clone());
-    if pending.strategy == Strategy::RoleEscalation {
+    if pending.strategy() == Strategy::RoleEscalation {
         // Refuse what we can before writing anything: bad input changes nothing, not even the table.
-        let mut session = app.connections.session(&pending.database, db, &app.source).await?;
+        let mut session = app.connections.session(pending.database(), db, &app.source).await?;
         let database = session.database().to_string();
         check_escalation(app, &config, &*session.client(), &database, &pending).await?;
     }
     let inserted = app.store.insert(&pending).await;
     if !matches!(inserted, Ok(true)) {
         // Taken, or an error that may hide a write that was applied: what is there now decides.
-        let existing = match (app.store.get(&pending.grant_id).await?, inserted) {
+        let existing = match (app.store.get(pending.grant_id()).await?, inserted) {
             (Some(existing), _) => existing,
             (None, Err(fault)) => return Err(fault.into()),
-            (None, Ok(_)) => return Err(Fault::conflict(&pending.grant_id, Conflict::ChangedMeanwhile).into()),
+            (None, Ok(_)) => return Err(Fault::conflict(pending.grant_id(), Conflict::ChangedMeanwhile).into()),
         };
-        if existing.lease.as_ref().is_some_and(|held| held.owner() == lease.owner()) {
+        if existing.lease().is_some_and(|held| held.owner() == lease.owner()) {
             // Our own row: the PutItem was applied but answered with an error (the SDK's retry then met it).
             return provision(app, &config, db, target, existing, &lease).await;
         }
@@ -122,7 +122,7 @@ async fn provision(
 ) -> Result<Response, ActionError> {
     match create_access(app, config, db, target, &pending, lease).await {
         Ok((active, password)) => {
-            tracing::info!(db_user = %active.db_user, expires_at = %grant_model::grant::format_time(active.expires_at), "access granted");
+            tracing::info!(db_user = %active.db_user(), expires_at = %grant_model::grant::format_time(active.expires_at()), "access granted");
             let credentials = password.map(|password| credentials(db, &active, password));
             Ok(Response::Success { grant: GrantView::of(&active), credentials })
         }
@@ -156,8 +156,8 @@ async fn create_access(
     pending: &Grant,
     lease: &Lease,
 ) -> Result<(Grant, Option<Password>), Failure> {
-    let mut session = app.connections.session(&pending.database, db, &app.source).await?;
-    let password = match pending.strategy {
+    let mut session = app.connections.session(pending.database(), db, &app.source).await?;
+    let password = match pending.strategy() {
         Strategy::TempUser => {
             let prefix = pending.user_prefix(&config.user_prefix);
             ensure_own_role(&mut session, &naming::marker_role(prefix), Join::Nobody).await?;
@@ -177,9 +177,9 @@ async fn create_access(
         }
         None => {
             // Under the user's lock the membership check and the GRANT cannot interleave with a revocation.
-            pg::execute(&tx, &sql::lock_user(&pending.db_user)).await.map_err(fault)?;
+            pg::execute(&tx, &sql::lock_user(pending.db_user())).await.map_err(fault)?;
             check_escalation(app, config, &tx, &database, pending).await?;
-            pg::execute(&tx, &sql::grant_roles(&pending.db_user, &pending.roles)).await.map_err(fault)?;
+            pg::execute(&tx, &sql::grant_roles(pending.db_user(), pending.roles())).await.map_err(fault)?;
         }
     }
     let mut active = pending.clone();
@@ -187,7 +187,7 @@ async fn create_access(
     match app.store.replace(pending, &active, Expect::Holding(lease)).await {
         Ok(true) => {}
         // The lease ran out and someone took the row over: roll back, leave it to them.
-        Ok(false) => return Err(Fault::conflict(&pending.grant_id, Conflict::LeaseLost).into()),
+        Ok(false) => return Err(Fault::conflict(pending.grant_id(), Conflict::LeaseLost).into()),
         // Maybe applied: rolled back, the row may say active with nothing behind it (a retry recreates it).
         Err(fault) => return Err(Failure { error: fault.into(), activation_written: true }),
     }
@@ -208,11 +208,11 @@ fn temp_user_statements(
     let marker = grant.marker_role(&config.user_prefix);
     let verifier = password.scram_verifier();
     sql::create_temp_user(&sql::TempUser {
-        username: &grant.db_user,
+        username: grant.db_user(),
         scram_verifier: &verifier,
-        valid_until: grant.expires_at,
+        valid_until: grant.expires_at(),
         connection_limit: target.connection_limit,
-        roles: &grant.roles,
+        roles: grant.roles(),
         marker_role: &marker,
         statements: &target.statements,
     })
@@ -240,10 +240,10 @@ async fn check_escalation(
 ) -> Result<(), ActionError> {
     let fault = |e: tokio_postgres::Error| Fault::postgres(database, &e);
     let marker = grant.marker_role(&config.user_prefix);
-    let Some(facts) = pg::query_row(client, &sql::user_facts(&grant.db_user, &marker)).await.map_err(fault)? else {
+    let Some(facts) = pg::query_row(client, &sql::user_facts(grant.db_user(), &marker)).await.map_err(fault)? else {
         return Err(ClientError::new(
             ErrorCode::UnknownDbUser,
-            format!("database user {:?} does not exist in {:?}", grant.db_user, grant.database),
+            format!("database user {:?} does not exist in {:?}", grant.db_user(), grant.database()),
         )
         .into());
     };
@@ -255,11 +255,11 @@ async fn check_escalation(
         is_admin: flag(3),
         is_temporary_user: flag(4),
     };
-    check_db_user(&grant.db_user, grant.user_prefix(&config.user_prefix), &facts)?;
-    let memberships = pg::query_column(client, &sql::memberships(&grant.db_user)).await.map_err(fault)?;
-    let mut live = app.store.live_grants_for_user(&grant.database, &grant.db_user).await?;
-    live.retain(|g| g.grant_id != grant.grant_id);
-    check_grantable(&grant.db_user, &grant.roles, &memberships, &live)?;
+    check_db_user(grant.db_user(), grant.user_prefix(&config.user_prefix), &facts)?;
+    let memberships = pg::query_column(client, &sql::memberships(grant.db_user())).await.map_err(fault)?;
+    let mut live = app.store.live_grants_for_user(grant.database(), grant.db_user()).await?;
+    live.retain(|g| g.grant_id() != grant.grant_id());
+    check_grantable(grant.db_user(), grant.roles(), &memberships, &live)?;
     Ok(())
 }
 
@@ -272,33 +272,33 @@ async fn retried(
     duration: u64,
     lease: Lease,
 ) -> Result<Response, ActionError> {
-    let same_approver = match (&existing.approver, &req.approver) {
+    let same_approver = match (existing.approver(), req.approver.as_deref()) {
         (Some(a), Some(b)) => same_identity(a, b),
         (a, b) => a == b,
     };
-    let same_request = same_identity(&existing.requester, &req.requester)
-        && existing.database == req.database
-        && existing.target == req.target
-        && existing.reason == req.reason
+    let same_request = same_identity(existing.requester(), &req.requester)
+        && existing.database() == req.database
+        && existing.target() == req.target
+        && existing.reason() == req.reason
         && same_approver
-        && req.db_user.as_ref().is_none_or(|u| *u == existing.db_user)
+        && req.db_user.as_ref().is_none_or(|u| *u == existing.db_user())
         && existing.requested_duration_seconds() == Some(duration);
     if !same_request {
         return Err(ClientError::new(
             ErrorCode::Conflict,
-            format!("request_id was already used for a different request (grant {})", existing.grant_id),
+            format!("request_id was already used for a different request (grant {})", existing.grant_id()),
         )
         .into());
     }
-    let (db, target) = policy::lookup(config, &existing.database, &existing.target)?;
+    let (db, target) = policy::lookup(config, existing.database(), existing.target())?;
     let now = now_seconds();
-    match existing.status {
+    match existing.status() {
         Status::Active if existing.is_expired(now) => {
-            Err(ClientError::invalid_state(format!("grant {} has expired; use a new request_id", existing.grant_id))
+            Err(ClientError::invalid_state(format!("grant {} has expired; use a new request_id", existing.grant_id()))
                 .into())
         }
         Status::Active => {
-            let credentials = match existing.strategy {
+            let credentials = match existing.strategy() {
                 Strategy::TempUser => {
                     Some(credentials(db, &existing, fresh_password(app, config, db, target, &existing).await?))
                 }
@@ -307,25 +307,25 @@ async fn retried(
             tracing::info!("retried grant answered with the existing access");
             Ok(Response::Success { grant: GrantView::of(&existing), credentials })
         }
-        Status::Pending if existing.lease.as_ref().is_some_and(|held| held.is_live(now)) => {
-            Err(Fault::conflict(&existing.grant_id, Conflict::BeingProvisioned).into())
+        Status::Pending if existing.lease().is_some_and(|held| held.is_live(now)) => {
+            Err(Fault::conflict(existing.grant_id(), Conflict::BeingProvisioned).into())
         }
         Status::Pending | Status::Failed => {
             // A dead invocation's row, or a fault the caller retried as asked: take it over and provision again,
             // same grant and same user, after removing whatever an earlier attempt may have left.
             let mut again = existing.clone();
-            if existing.status == Status::Failed {
+            if existing.status() == Status::Failed {
                 again.retry(now, duration)?;
             }
             let again = again.leased(lease.clone());
             if !app.store.replace(&existing, &again, Expect::NoLiveLease).await? {
-                return Err(Fault::conflict(&existing.grant_id, Conflict::ChangedMeanwhile).into());
+                return Err(Fault::conflict(existing.grant_id(), Conflict::ChangedMeanwhile).into());
             }
             app.revocation(PROVISIONER).revoke_access(config, &again).await?;
             provision(app, config, db, target, again, &lease).await
         }
         Status::Revoked => {
-            Err(ClientError::invalid_state(format!("grant {} was revoked; use a new request_id", existing.grant_id))
+            Err(ClientError::invalid_state(format!("grant {} was revoked; use a new request_id", existing.grant_id()))
                 .into())
         }
     }
@@ -341,8 +341,8 @@ async fn fresh_password(
     grant: &Grant,
 ) -> Result<Password, Fault> {
     let password = Password::generate();
-    let mut session = app.connections.session(&grant.database, db, &app.source).await?;
-    match session.execute(&sql::set_password(&grant.db_user, &password.scram_verifier())).await {
+    let mut session = app.connections.session(grant.database(), db, &app.source).await?;
+    match session.execute(&sql::set_password(grant.db_user(), &password.scram_verifier())).await {
         Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => {
             let prefix = grant.user_prefix(&config.user_prefix);
             ensure_own_role(&mut session, &naming::marker_role(prefix), Join::Nobody).await?;
@@ -358,7 +358,7 @@ fn credentials(db: &DatabaseConfig, grant: &Grant, password: Password) -> Creden
         host: db.host.clone(),
         port: db.port,
         dbname: db.dbname.clone(),
-        username: grant.db_user.clone(),
+        username: grant.db_user().to_string(),
         password,
         sslmode: db.sslmode,
     }

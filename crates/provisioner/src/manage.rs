@@ -13,7 +13,7 @@ use grant_model::{policy, sql, ClientError, Grant, Status, Strategy};
 
 async fn load(app: &App, grant_id: &str) -> Result<Grant, ActionError> {
     let grant = app.store.get(grant_id).await?.ok_or_else(|| ClientError::not_found(grant_id))?;
-    note_grant(&grant.grant_id, &grant.requester);
+    note_grant(grant.grant_id(), grant.requester());
     Ok(grant)
 }
 
@@ -22,7 +22,7 @@ async fn load(app: &App, grant_id: &str) -> Result<Grant, ActionError> {
 pub async fn revoke(app: &App, req: RevokeRequest, holder: &str) -> Result<Response, ActionError> {
     let grant = load(app, &req.grant_id).await?;
     manual_revocable(&grant)?;
-    if grant.status == Status::Revoked {
+    if grant.status() == Status::Revoked {
         return Ok(Response::Success { grant: GrantView::of(&grant), credentials: None });
     }
     let config = app.source.config().await?;
@@ -36,9 +36,9 @@ pub async fn revoke(app: &App, req: RevokeRequest, holder: &str) -> Result<Respo
         Outcome::Failed { fault, .. } => Err(fault.into()),
         Outcome::Skipped(conflict) => {
             // The reaper or another revoke is on it, or it just changed: report what is there now.
-            let now = load(app, &grant.grant_id).await?;
-            if now.status != Status::Revoked {
-                return Err(Fault::conflict(&grant.grant_id, conflict).into());
+            let now = load(app, grant.grant_id()).await?;
+            if now.status() != Status::Revoked {
+                return Err(Fault::conflict(grant.grant_id(), conflict).into());
             }
             Ok(Response::Success { grant: GrantView::of(&now), credentials: None })
         }
@@ -51,17 +51,17 @@ pub async fn revoke(app: &App, req: RevokeRequest, holder: &str) -> Result<Respo
 pub async fn extend(app: &App, req: ExtendRequest) -> Result<Response, ActionError> {
     let grant = load(app, &req.grant_id).await?;
     let config = app.source.config().await?;
-    let (db, target) = policy::lookup(&config, &grant.database, &grant.target)?;
+    let (db, target) = policy::lookup(&config, grant.database(), grant.target())?;
     let duration = policy::extension_duration(target, req.duration_seconds)?;
     let mut extended = grant.clone();
     extended.extend(now_seconds(), duration, target.extension_limits(), &req.actor, &req.reason)?;
-    let changed = Fault::conflict(&grant.grant_id, Conflict::ChangedMeanwhile);
-    if grant.strategy == Strategy::TempUser {
-        let mut session = app.connections.session(&grant.database, db, &app.source).await?;
+    let changed = Fault::conflict(grant.grant_id(), Conflict::ChangedMeanwhile);
+    if grant.strategy() == Strategy::TempUser {
+        let mut session = app.connections.session(grant.database(), db, &app.source).await?;
         let database = session.database().to_string();
         let fault = |e: tokio_postgres::Error| Fault::postgres(&database, &e);
         let tx = session.client().transaction().await.map_err(fault)?;
-        pg::execute(&tx, &sql::set_valid_until(&grant.db_user, extended.expires_at)).await.map_err(fault)?;
+        pg::execute(&tx, &sql::set_valid_until(grant.db_user(), extended.expires_at())).await.map_err(fault)?;
         if !app.store.replace(&grant, &extended, Expect::NoLiveLease).await? {
             return Err(changed.into());
         }
@@ -69,7 +69,7 @@ pub async fn extend(app: &App, req: ExtendRequest) -> Result<Response, ActionErr
     } else if !app.store.replace(&grant, &extended, Expect::NoLiveLease).await? {
         return Err(changed.into());
     }
-    tracing::info!(actor = %req.actor, expires_at = %grant_model::grant::format_time(extended.expires_at), "grant extended");
+    tracing::info!(actor = %req.actor, expires_at = %grant_model::grant::format_time(extended.expires_at()), "grant extended");
     Ok(Response::Success { grant: GrantView::of(&extended), credentials: None })
 }
 

@@ -151,7 +151,7 @@ async fn huge_values_get_short_invalid_request_messages() {
         let refused = env.call(payload).await;
         assert_eq!(error_code(&refused), "invalid_request");
         let message = refused["error"]["message"].as_str().unwrap();
-        assert!(message.len() <= grant_model::error::MAX_MESSAGE_BYTES, "{} bytes", message.len());
+        assert!(message.len() <= grant_model::MAX_MESSAGE_BYTES, "{} bytes", message.len());
     }
 }
 

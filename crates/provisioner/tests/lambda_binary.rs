@@ -110,7 +110,7 @@ async fn payloads_the_runtime_refused_are_client_errors() {
     for payload in [json!({"action": huge}), unknown_field, grant_request(&huge, "readonly")] {
         let refused = response(invoke_raw(payload.to_string().into_bytes()));
         let message = refused["error"]["message"].as_str().unwrap();
-        assert!(message.len() <= grant_model::error::MAX_MESSAGE_BYTES, "{} bytes", message.len());
+        assert!(message.len() <= grant_model::MAX_MESSAGE_BYTES, "{} bytes", message.len());
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while lambda.output().matches("request rejected").count() < 8 && std::time::Instant::now() < deadline {

@@ -118,7 +118,7 @@ impl Reaper {
             let (page, next) = self.store.expired_page(now.timestamp(), PAGE_SIZE, cursor).await?;
             summary.examined += page.len();
             summary.overdue += page.iter().filter(|g| g.is_overdue(now)).count();
-            let (first, tried): (Vec<Grant>, Vec<Grant>) = page.into_iter().partition(|g| g.revoke_attempts == 0);
+            let (first, tried): (Vec<Grant>, Vec<Grant>) = page.into_iter().partition(|g| g.revoke_attempts() == 0);
             if retries.len() < MAX_RETRIES_PER_PASS {
                 retries.extend(tried.into_iter().filter(|g| g.due(now)).take(MAX_RETRIES_PER_PASS - retries.len()));
             }
@@ -168,7 +168,7 @@ impl Reaper {
         let mut by_database: BTreeMap<String, Vec<(Grant, Why)>> = BTreeMap::new();
         for grant in page {
             if let Some(reap) = grant.reap(now, self.settings.pending_grace) {
-                by_database.entry(grant.database.clone()).or_default().push((grant, Why::Reap(reap)));
+                by_database.entry(grant.database().to_string()).or_default().push((grant, Why::Reap(reap)));
             }
         }
         let parts: Vec<Summary> = stream::iter(by_database.into_values())
@@ -191,18 +191,18 @@ impl Reaper {
             }
             match self.revocation().run(config, &grant, &why).await {
                 Ok(Outcome::Done(_)) => {
-                    tracing::info!(grant_id = %grant.grant_id, db_user = %grant.db_user, expired_at = %format_time(grant.expires_at), ?why, "revoked");
+                    tracing::info!(grant_id = %grant.grant_id(), db_user = %grant.db_user(), expired_at = %format_time(grant.expires_at()), ?why, "revoked");
                     summary.revoked += 1;
                 }
                 Ok(Outcome::Skipped(conflict)) => {
-                    tracing::info!(grant_id = %grant.grant_id, %conflict, "skipped: claimed or changed by another invocation");
+                    tracing::info!(grant_id = %grant.grant_id(), %conflict, "skipped: claimed or changed by another invocation");
                 }
                 Ok(Outcome::Failed { grant: recorded, fault }) => {
-                    tracing::error!(grant_id = %grant.grant_id, db_user = %grant.db_user, attempts = recorded.revoke_attempts, error = %fault, "revocation failed; retried after a backoff");
+                    tracing::error!(grant_id = %grant.grant_id(), db_user = %grant.db_user(), attempts = recorded.revoke_attempts(), error = %fault, "revocation failed; retried after a backoff");
                     summary.failed += 1;
                 }
                 Err(fault) => {
-                    tracing::error!(grant_id = %grant.grant_id, error = %fault, "could not record the outcome");
+                    tracing::error!(grant_id = %grant.grant_id(), error = %fault, "could not record the outcome");
                     summary.failed += 1;
                 }
             }
@@ -316,7 +316,7 @@ impl Reaper {
         // What the pass's read of the live grants accounts for needs no second look; the rest is checked again
         // under the user's lock, against strongly consistent reads.
         let accounted = |user: &str, role: &str| {
-            live.iter().any(|g| g.database == database && g.db_user == user && g.accounts_for(role))
+            live.iter().any(|g| g.database() == database && g.db_user() == user && g.accounts_for(role))
         };
         for (user, role) in edges.into_iter().filter(|(user, role)| !accounted(user, role)) {
             by_user.entry(user).or_default().push(role);
@@ -335,7 +335,8 @@ impl Reaper {
 
 /// Today's `user_prefix` and every one a live grant was made under.
 fn prefixes(config: &Config, live: &[Grant]) -> BTreeSet<String> {
-    let mut prefixes: BTreeSet<String> = live.iter().filter_map(|g| g.user_prefix.clone()).collect();
+    let mut prefixes: BTreeSet<String> =
+        live.iter().filter_map(|g| g.recorded_user_prefix().map(str::to_string)).collect();
     prefixes.insert(config.user_prefix.clone());
     prefixes
 }
@@ -344,7 +345,7 @@ fn prefixes(config: &Config, live: &[Grant]) -> BTreeSet<String> {
 /// cluster. A user is accounted for by a live grant of any entry (temporary user names are unique).
 fn unaccounted(users: Vec<MarkedUser>, live: &[Grant]) -> Vec<MarkedUser> {
     let live: BTreeSet<&str> =
-        live.iter().filter(|g| g.strategy == Strategy::TempUser).map(|g| g.db_user.as_str()).collect();
+        live.iter().filter(|g| g.strategy() == Strategy::TempUser).map(|g| g.db_user()).collect();
     users.into_iter().filter(|u| !live.contains(u.user.as_str())).collect()
 }
 

@@ -60,7 +60,7 @@ async fn claimed_then_crashed(env: &Env, requester: &str) -> Grant {
     let granted = env.grant(requester, "readonly", None).await;
     env.expire(&id(&granted), 600).await;
     let grant = env.store().get(&id(&granted)).await.unwrap().unwrap();
-    let dead = grant_model::Lease::from_parts("revoke:reaper:crashed".into(), grant.expires_at.timestamp());
+    let dead = grant_model::Lease::from_parts("revoke:reaper:crashed".into(), grant.expires_at().timestamp());
     assert!(env.store().claim(&grant, dead, true).await.unwrap().is_some());
     grant
 }
@@ -77,24 +77,24 @@ async fn one_pass_after_a_crash_at_any_step_leaves_nothing_behind() {
     // Provisioning, crashed after the role was committed, before the row became active.
     let after_commit =
         abandoned_pending(&env, Strategy::TempUser, &naming::temp_username("jit_", "p2"), &["readonly"], 1000).await;
-    create_temp_user(&env, &after_commit.db_user).await;
+    create_temp_user(&env, after_commit.db_user()).await;
     // Escalation, crashed after the GRANT committed.
     let escalation = abandoned_pending(&env, Strategy::RoleEscalation, "alice", &["dba"], 1000).await;
     admin.batch_execute("GRANT dba TO alice").await.unwrap();
     // A provisioning still in flight (young pending row, role just created): must be left alone.
     let in_flight =
         abandoned_pending(&env, Strategy::TempUser, &naming::temp_username("jit_", "p4"), &["readonly"], 5).await;
-    create_temp_user(&env, &in_flight.db_user).await;
+    create_temp_user(&env, in_flight.db_user()).await;
 
     // Revocation, crashed after the claim, before any SQL.
     let claimed = claimed_then_crashed(&env, "r1@example.com").await;
     // ... after NOLOGIN was committed.
     let nologin = claimed_then_crashed(&env, "r2@example.com").await;
-    admin.batch_execute(&format!("ALTER ROLE {} NOLOGIN", naming::quote_ident(&nologin.db_user))).await.unwrap();
+    admin.batch_execute(&format!("ALTER ROLE {} NOLOGIN", naming::quote_ident(nologin.db_user()))).await.unwrap();
     // ... after the role was dropped, before the row was recorded.
     let dropped = claimed_then_crashed(&env, "r3@example.com").await;
     for step in sql::revoke_temp_user(&sql::TempUserRevocation {
-        username: &dropped.db_user,
+        username: dropped.db_user(),
         retired_role: "jit_retired",
         roles: &[],
         definer_routines: &[],
@@ -116,7 +116,7 @@ async fn one_pass_after_a_crash_at_any_step_leaves_nothing_behind() {
     assert_eq!(summary.orphans_dropped, 1, "{summary:?}");
 
     assert_eq!(env.items().await.len(), rows_before, "no grant row is lost");
-    let mut expected_users = vec![user(&healthy), in_flight.db_user.clone()];
+    let mut expected_users = vec![user(&healthy), in_flight.db_user().to_string()];
     expected_users.sort();
     assert_eq!(env.marked_users().await, expected_users, "only live grants' users remain");
     assert!(env.memberships("alice").await.is_empty(), "the crashed escalation's membership is gone");
@@ -129,11 +129,11 @@ async fn one_pass_after_a_crash_at_any_step_leaves_nothing_behind() {
         (&nologin, "revoked"),
         (&dropped, "revoked"),
     ] {
-        let item = env.item(&grant.grant_id).await;
-        assert_eq!(s(&item, "status"), status, "{}", grant.db_user);
+        let item = env.item(grant.grant_id()).await;
+        assert_eq!(s(&item, "status"), status, "{}", grant.db_user());
         assert!(!item.contains_key("lease_owner"), "lease released");
     }
-    let failed = env.item(&after_commit.grant_id).await;
+    let failed = env.item(after_commit.grant_id()).await;
     assert!(s(&failed, "last_error").contains("PENDING_GRACE_SECONDS"));
     assert_eq!(s(&env.item(&id(&healthy)).await, "status"), "active");
 }

@@ -314,7 +314,7 @@ async fn a_retry_takes_over_a_dead_invocations_row_and_knows_its_own() {
     assert!(env.store().insert(&dead).await.unwrap());
     let response = env.provisioner.handle(request).await.expect("not Busy: the row's invocation is dead");
     assert_eq!(response["grant"]["status"], json!("active"), "{response}");
-    assert_eq!(user(&response), dead.db_user, "the same grant and user");
+    assert_eq!(user(&response), dead.db_user(), "the same grant and user");
     env.pg.connect(&user(&response), &password(&response), DB).await.expect("the credentials work");
 
     // The pending row's PutItem is applied, but answered with a 500: the SDK's own retry meets the row.

@@ -3,6 +3,8 @@
 mod common;
 
 use grant_adapters::store::Expect;
+use grant_model::item::GrantItem;
+use grant_model::Grant;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{id, n, s, user, Env, DB};
@@ -158,9 +160,10 @@ async fn a_grant_extended_after_the_reaper_read_it_is_not_claimed() {
     let store = env.store();
     let seen_by_reaper = store.get(&id(&granted)).await.unwrap().unwrap();
     // The extension lands between the reaper's read and its claim.
-    let mut extended = seen_by_reaper.clone();
-    extended.expires_at = chrono::Utc::now() + chrono::Duration::hours(1);
-    extended.history.push(extended.history.last().unwrap().clone());
+    let mut item = GrantItem::from(&seen_by_reaper);
+    item.expires_at = chrono::Utc::now() + chrono::Duration::hours(1);
+    item.history.push(item.history.last().unwrap().clone());
+    let extended = Grant::from(item);
     assert!(store.replace(&seen_by_reaper, &extended, Expect::NoLiveLease).await.unwrap());
     assert!(store.claim(&seen_by_reaper, test_lease(), true).await.unwrap().is_none());
     let now = store.get(&id(&granted)).await.unwrap().unwrap();

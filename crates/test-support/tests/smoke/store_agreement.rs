@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use grant_adapters::{GrantRepo, GrantStore, MemoryStore};
 use grant_model::grant::{now_seconds, NewGrant};
+use grant_model::item::GrantItem;
 use grant_model::{Expect, Grant, Lease, Status, Strategy};
 use test_support::{moto, unique_name};
 
@@ -65,10 +66,11 @@ fn scenarios(now: DateTime<Utc>) -> Vec<Scenario> {
         after.record_revoke_failure(now, "connection refused");
         Write::Replace { after: Box::new(after), holding }
     };
-    let with = |grant: Grant, change: fn(&mut Grant)| {
-        let mut grant = grant;
-        change(&mut grant);
-        grant
+    // A grant in a state no lifecycle leads to: changed as the row it is stored as.
+    let with = |grant: Grant, change: fn(&mut GrantItem)| {
+        let mut item = GrantItem::from(&grant);
+        change(&mut item);
+        Grant::from(item)
     };
     let mut table = vec![
         Scenario { name: "insert a new id", stored: None, before: g("1"), write: Write::Insert, written: true },
@@ -234,7 +236,7 @@ async fn run(store: &dyn GrantRepo, now: DateTime<Utc>) -> Vec<(&'static str, bo
             }
         };
         assert_eq!(written, scenario.written, "{}", scenario.name);
-        outcomes.push((scenario.name, written, store.get(&before.grant_id).await.unwrap()));
+        outcomes.push((scenario.name, written, store.get(before.grant_id()).await.unwrap()));
     }
     outcomes
 }
@@ -242,7 +244,7 @@ async fn run(store: &dyn GrantRepo, now: DateTime<Utc>) -> Vec<(&'static str, bo
 /// What the index reads return, as sorted ids.
 async fn reads(store: &dyn GrantRepo, now: DateTime<Utc>) -> Vec<Vec<String>> {
     let ids = |grants: Vec<Grant>| {
-        let mut ids: Vec<String> = grants.into_iter().map(|g| g.grant_id).collect();
+        let mut ids: Vec<String> = grants.into_iter().map(|g| g.grant_id().to_string()).collect();
         ids.sort();
         ids
     };

@@ -15,6 +15,9 @@ pub enum Fault {
     Dynamo { operation: &'static str, message: String },
     #[error("PostgreSQL ({database}): {message}")]
     Postgres { database: String, code: Option<String>, message: String },
+    /// A rule this code relies on did not hold (e.g. a claimed grant refused the transition its claim was for).
+    #[error("internal invariant: {0}")]
+    Invariant(String),
     /// Another invocation is working on the same grant, or it changed meanwhile; retrying later will succeed.
     #[error("grant {grant_id}: {conflict}; retry")]
     Conflict { grant_id: String, conflict: Conflict },
@@ -59,6 +62,7 @@ impl Fault {
             Fault::Dynamo { .. } => "DynamoDB",
             Fault::Postgres { .. } => "PostgreSQL",
             Fault::Conflict { .. } => "Busy",
+            Fault::Invariant(_) => "Invariant",
         }
     }
 

@@ -58,7 +58,8 @@ impl Revocation<'_> {
         };
         let (outcome, recorded) = match self.revoke_access(config, &claimed).await {
             Ok(()) => {
-                let done = self.ended(&claimed, why).map_err(|e| Fault::Config(ConfigError(e.message)))?;
+                // The claim held the row as read: a refusal here is a broken invariant, not anyone's request.
+                let done = self.ended(&claimed, why).map_err(|e| Fault::Invariant(e.to_string()))?;
                 (None, done)
             }
             Err(fault) => {
@@ -77,7 +78,7 @@ impl Revocation<'_> {
     }
 
     /// The row as it is recorded once the access is gone.
-    fn ended(&self, claimed: &Grant, why: &Why) -> Result<Grant, grant_model::ClientError> {
+    fn ended(&self, claimed: &Grant, why: &Why) -> Result<Grant, grant_model::TransitionError> {
         let now = now_seconds();
         let mut ended = claimed.clone();
         match why {

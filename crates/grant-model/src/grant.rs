@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::fmt::Display;
 
 /// Longest `last_error` kept: enough for a PostgreSQL message and its detail.
 const MAX_ERROR_LEN: usize = 1000;
@@ -98,6 +99,44 @@ pub enum Reap {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     pub days: u32,
+}
+
+/// Why the lifecycle refused a change. Not a `ClientError`: whether a refusal is the caller's mistake is for
+/// the layer that asked to decide. The provisioner answers the caller with it; under a lease it is a broken
+/// invariant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TransitionError {
+    pub refused: Refused,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The grant is not in the state the change starts from.
+    WrongState,
+    /// An expired grant cannot be extended.
+    Expired,
+    /// Someone holds a live lease to revoke it.
+    BeingRevoked,
+    /// `max_extensions` or `max_total_seconds` would be exceeded.
+    ExtensionLimit,
+    /// The `request_id` failed too often.
+    AttemptLimit,
+}
+
+impl From<TransitionError> for ClientError {
+    fn from(error: TransitionError) -> ClientError {
+        let code = match error.refused {
+            Refused::ExtensionLimit => ErrorCode::PolicyViolation,
+            _ => ErrorCode::InvalidState,
+        };
+        ClientError::new(code, error.message)
+    }
+}
+
+fn refuse(refused: Refused, message: impl Display) -> TransitionError {
+    TransitionError { refused, message: message.to_string() }
 }
 
 /// How far a grant may be extended (the target's `max_extensions` and `max_total_seconds`).
@@ -284,7 +323,7 @@ impl Grant {
     }
 
     /// pending -> active: the access now exists in the database.
-    pub fn activate(&mut self, now: DateTime<Utc>) -> Result<(), ClientError> {
+    pub fn activate(&mut self, now: DateTime<Utc>) -> Result<(), TransitionError> {
         self.expect(Status::Pending, "activate")?;
         self.activated_at = Some(now);
         self.last_error = None;
@@ -300,7 +339,7 @@ impl Grant {
         error: &str,
         actor: &str,
         retention: Retention,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), TransitionError> {
         self.expect(Status::Pending, "fail")?;
         self.last_error = Some(truncate(error));
         self.purge_at = Some(purge_at(now, retention));
@@ -310,14 +349,14 @@ impl Grant {
 
     /// failed -> pending: the caller retried the same request after a transient fault. The clock restarts so the
     /// caller gets the whole duration it asked for.
-    pub fn retry(&mut self, now: DateTime<Utc>, duration_seconds: u64) -> Result<(), ClientError> {
+    pub fn retry(&mut self, now: DateTime<Utc>, duration_seconds: u64) -> Result<(), TransitionError> {
         self.expect(Status::Failed, "retry")?;
         let attempts = self.history.iter().filter(|h| h.to == Status::Failed).count();
         if attempts >= MAX_PROVISIONING_ATTEMPTS {
-            return Err(ClientError::invalid_state(format!(
-                "grant {} failed {attempts} times; use a new request_id",
-                self.grant_id
-            )));
+            return Err(refuse(
+                Refused::AttemptLimit,
+                format!("grant {} failed {attempts} times; use a new request_id", self.grant_id),
+            ));
         }
         self.expires_at = now + seconds(duration_seconds);
         self.purge_at = None;
@@ -333,7 +372,7 @@ impl Grant {
         by: &RevokedBy,
         note: &str,
         retention: Retention,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), TransitionError> {
         self.expect(Status::Active, "revoke")?;
         self.revoked_at = Some(now);
         self.revoked_by = Some(by.as_str().to_string());
@@ -351,30 +390,29 @@ impl Grant {
         limits: ExtensionLimits,
         actor: &str,
         reason: &str,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), TransitionError> {
         self.expect(Status::Active, "extend")?;
         if self.is_expired(now) {
-            return Err(ClientError::invalid_state(format!(
-                "grant {} expired at {}; request a new grant",
-                self.grant_id,
-                format_time(self.expires_at)
-            )));
+            return Err(refuse(
+                Refused::Expired,
+                format!("grant {} expired at {}; request a new grant", self.grant_id, format_time(self.expires_at)),
+            ));
         }
         if self.lease.as_ref().is_some_and(|lease| lease.is_live(now)) {
-            return Err(ClientError::invalid_state(format!("grant {} is being revoked", self.grant_id)));
+            return Err(refuse(Refused::BeingRevoked, format!("grant {} is being revoked", self.grant_id)));
         }
         let extensions = self.extensions();
         if extensions >= limits.max_extensions {
-            return Err(ClientError::new(
-                ErrorCode::PolicyViolation,
+            return Err(refuse(
+                Refused::ExtensionLimit,
                 format!("grant {} was extended {extensions} times, the target's max_extensions", self.grant_id),
             ));
         }
         let new_end = now + seconds(duration_seconds);
         let total = (new_end - self.created_at).num_seconds();
         if total > i64::try_from(limits.max_total_seconds).unwrap_or(i64::MAX) {
-            return Err(ClientError::new(
-                ErrorCode::PolicyViolation,
+            return Err(refuse(
+                Refused::ExtensionLimit,
                 format!(
                     "extending to {} would make the grant last {total}s from its creation, over the target's \
                      max_total_seconds {}",
@@ -486,14 +524,14 @@ impl Grant {
         tail.trim_end_matches('s').parse().ok()
     }
 
-    fn expect(&self, from: Status, what: &str) -> Result<(), ClientError> {
+    fn expect(&self, from: Status, what: &str) -> Result<(), TransitionError> {
         if self.status == from {
             Ok(())
         } else {
-            Err(ClientError::invalid_state(format!(
-                "cannot {what} grant {}: it is {}, not {from}",
-                self.grant_id, self.status
-            )))
+            Err(refuse(
+                Refused::WrongState,
+                format!("cannot {what} grant {}: it is {}, not {from}", self.grant_id, self.status),
+            ))
         }
     }
 
@@ -660,11 +698,11 @@ pub(crate) mod tests {
         }
         let before = g.clone();
         let err = g.extend(t(20), 600, limits, "a", "r").unwrap_err();
-        assert_eq!(err.code, ErrorCode::PolicyViolation);
+        assert_eq!(ClientError::from(err).code, ErrorCode::PolicyViolation);
         assert_eq!(g, before, "a refused extend changes nothing");
         let total = ExtensionLimits { max_extensions: 10, max_total_seconds: 3600 };
         assert!(g.extend(t(30), 3570, total, "a", "r").is_ok());
-        assert_eq!(g.extend(t(40), 3570, total, "a", "r").unwrap_err().code, ErrorCode::PolicyViolation);
+        assert_eq!(g.extend(t(40), 3570, total, "a", "r").unwrap_err().refused, Refused::ExtensionLimit);
     }
 
     #[test]
@@ -676,7 +714,7 @@ pub(crate) mod tests {
                 g.retry(t(i * 10 + 5), 600).unwrap();
             }
         }
-        assert_eq!(g.retry(t(1000), 600).unwrap_err().code, ErrorCode::InvalidState);
+        assert_eq!(ClientError::from(g.retry(t(1000), 600).unwrap_err()).code, ErrorCode::InvalidState);
     }
 
     #[test]

@@ -49,7 +49,7 @@ mod text;
 
 pub use config::{AdminCredentials, Config, DatabaseConfig, SslMode, Strategy, TargetConfig};
 pub use error::{ClientError, ConfigError, ErrorCode, MAX_MESSAGE_BYTES};
-pub use grant::{ExtensionLimits, Grant, HistoryEntry, Reap, RevokedBy, Status};
+pub use grant::{ExtensionLimits, Grant, HistoryEntry, Reap, Refused, RevokedBy, Status, TransitionError};
 pub use identity::same_identity;
 pub use lease::{Expect, Lease, Purpose};
 pub use request::Request;

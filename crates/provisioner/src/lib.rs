@@ -33,6 +33,13 @@ pub enum ActionError {
     Fault(#[from] Fault),
 }
 
+/// A lifecycle refusal of a change the caller asked for is the caller's to hear about.
+impl From<grant_model::TransitionError> for ActionError {
+    fn from(error: grant_model::TransitionError) -> Self {
+        ActionError::Client(error.into())
+    }
+}
+
 impl App {
     pub fn new(sdk: &aws_config::SdkConfig, settings: Settings) -> App {
         App {

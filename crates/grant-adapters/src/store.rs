@@ -18,7 +18,9 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
-use grant_model::item::{active_shards, pending_shards, GrantItem, EXPIRY_INDEX, EXPIRY_SHARDS, REQUESTER_INDEX};
+use grant_model::item::{
+    active_shards, pending_shards, GrantItem, DATABASE_INDEX, EXPIRY_INDEX, EXPIRY_SHARDS, REQUESTER_INDEX,
+};
 use grant_model::{Grant, Lease};
 use std::collections::HashMap;
 
@@ -215,6 +217,26 @@ impl GrantStore {
         collect(query).await
     }
 
+    /// One database's grants created at or after `since`, newest first, from the `by-database` index (its range
+    /// key is `created_at`, so DynamoDB reads only those): every grant that can have held access to it since.
+    pub async fn grants_of_database_since(
+        &self,
+        database: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Grant>, Fault> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DATABASE_INDEX)
+            .key_condition_expression("#database = :database AND created_at >= :since")
+            .expression_attribute_names("#database", "database")
+            .expression_attribute_values(":database", AttributeValue::S(database.into()))
+            .expression_attribute_values(":since", AttributeValue::S(grant_model::grant::format_time(since)))
+            .scan_index_forward(false);
+        collect(query).await
+    }
+
     fn expiry_query(&self, shard: String) -> QueryFluentBuilder {
         self.client
             .query()
@@ -224,7 +246,8 @@ impl GrantStore {
             .expression_attribute_values(":shard", AttributeValue::S(shard))
     }
 
-    /// Creates the table as the SPEC (and the Terraform module) defines it: for local runs and tests.
+    /// Creates the table as the Terraform module defines it (the SPEC's, plus the `by-database` index): for local
+    /// runs and tests.
     pub async fn create_table(&self) -> Result<(), Fault> {
         let attribute = |name: &str, kind: ScalarAttributeType| {
             AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().expect("static schema")
@@ -250,9 +273,11 @@ impl GrantStore {
             .attribute_definitions(attribute("expires_at_epoch", ScalarAttributeType::N))
             .attribute_definitions(attribute("requester", ScalarAttributeType::S))
             .attribute_definitions(attribute("created_at", ScalarAttributeType::S))
+            .attribute_definitions(attribute("database", ScalarAttributeType::S))
             .key_schema(key("grant_id", KeyType::Hash))
             .global_secondary_indexes(index(EXPIRY_INDEX, "expiry_shard", "expires_at_epoch"))
             .global_secondary_indexes(index(REQUESTER_INDEX, "requester", "created_at"))
+            .global_secondary_indexes(index(DATABASE_INDEX, "database", "created_at"))
             .send()
             .await
             .map_err(|e| Fault::dynamo("CreateTable", e))?;

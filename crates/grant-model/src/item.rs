@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 pub const EXPIRY_SHARDS: u32 = 8;
 pub const EXPIRY_INDEX: &str = "by-expiry";
 pub const REQUESTER_INDEX: &str = "by-requester";
+/// Hash `database`, range `created_at`: a database's grants over a time range (the dashboard's timeline). Not in
+/// the SPEC: a deviation, documented in the README's contract notes.
+pub const DATABASE_INDEX: &str = "by-database";
 
 /// The item exactly as written to and read from the table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

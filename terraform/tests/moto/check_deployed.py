@@ -64,13 +64,14 @@ def _():
     assert keys(t["KeySchema"], t["AttributeDefinitions"]) == [("grant_id", "HASH", "S")], t["KeySchema"]
 
 
-@check("table: GSIs by-expiry and by-requester with SPEC keys, projection ALL")
+@check("table: exactly the GSIs by-expiry, by-requester (SPEC) and by-database, with their keys, projection ALL")
 def _():
     t = table()
     gsis = {g["IndexName"]: g for g in t.get("GlobalSecondaryIndexes", [])}
-    assert set(gsis) == {"by-expiry", "by-requester"}, sorted(gsis)
+    assert set(gsis) == {"by-expiry", "by-requester", "by-database"}, sorted(gsis)
     want = {"by-expiry": [("expiry_shard", "HASH", "S"), ("expires_at_epoch", "RANGE", "N")],
-            "by-requester": [("requester", "HASH", "S"), ("created_at", "RANGE", "S")]}
+            "by-requester": [("requester", "HASH", "S"), ("created_at", "RANGE", "S")],
+            "by-database": [("database", "HASH", "S"), ("created_at", "RANGE", "S")]}
     for name, expected in want.items():
         got = keys(gsis[name]["KeySchema"], t["AttributeDefinitions"])
         assert got == expected, f"{name}: {got}"

@@ -1,5 +1,5 @@
 //! `grantctl serve`: a read-only web dashboard over the grants table, with the operator's own AWS credentials.
-//! It reads as the CLI does, GetItem and Queries on the two indexes, never a Scan, and writes nothing.
+//! It reads GetItem and Queries on the indexes (`by-database` for the timeline), never a Scan, and writes nothing.
 //!
 //! Every page is server-side HTML (maud escapes every value: all of them come from callers) with a JSON twin for
 //! `Accept: application/json`, whose objects are items with the table's attribute names. Nothing is loaded from
@@ -34,8 +34,8 @@ pub const EXPIRING_WITHIN: Duration = Duration::minutes(15);
 /// Grants created this long before a timeline window may still have held access in it: longer than any grant
 /// lives under the default `max_total_seconds` (4 x a 4-hour maximum).
 pub const TIMELINE_LOOKBACK: Duration = Duration::days(2);
-/// Requester histories the timeline reads at once.
-const REQUESTER_QUERIES_IN_FLIGHT: usize = 16;
+/// Database histories the timeline reads at once.
+const DATABASE_QUERIES_IN_FLIGHT: usize = 16;
 const STYLESHEET: &str = include_str!("dashboard.css");
 
 struct Dashboard {
@@ -276,12 +276,13 @@ async fn requester(
     Ok(cx.respond(|| pages::requester(&cx, &requester, limit, &items), json))
 }
 
-/// What the timeline could read, and from where: the indexes cannot list a database's past grants.
+/// What the timeline read: the live grants, and the grants of each database read on `by-database` since the
+/// window's start less [`TIMELINE_LOOKBACK`].
 pub(crate) struct TimelineData {
     pub window: Window,
     pub database: Option<String>,
-    /// Requesters whose histories were read: those with a live grant, plus those the page was asked for.
-    pub requesters: BTreeSet<String>,
+    /// Databases whose grants were read: the one asked for, else every database with a live grant.
+    pub databases: BTreeSet<String>,
     /// Every grant read, live and past, deduplicated.
     pub items: Vec<GrantItem>,
 }
@@ -297,49 +298,47 @@ async fn timeline(
     let Some(window) = Window::parse(param("window")) else {
         return Err(cx.error(StatusCode::BAD_REQUEST, "window is 24h or 7d".into()));
     };
-    let database = param("database").filter(|d| !d.is_empty()).map(str::to_string);
-    let asked: BTreeSet<String> = params
-        .iter()
-        .filter(|(k, v)| k == "requester" && !v.trim().is_empty())
-        .map(|(_, v)| v.trim().to_string())
-        .collect();
-    let data = d.timeline(window, database, asked, cx.now).await.map_err(|f| cx.fault(f))?;
+    let database = param("database").map(str::trim).filter(|d| !d.is_empty()).map(str::to_string);
+    let data = d.timeline(window, database, cx.now).await.map_err(|f| cx.fault(f))?;
     let json = json!({
         "window": window.as_str(),
         "window_start": format_time(cx.now - window.length()),
         "database": data.database,
-        "requesters_read": data.requesters,
+        "databases_read": data.databases,
         "grants": items_json(&data.items),
     });
     Ok(cx.respond(|| pages::timeline(&cx, &data), json))
 }
 
 impl Dashboard {
-    /// The live grants, then (a second round) the histories of their requesters and of `asked`, from
-    /// `window start - TIMELINE_LOOKBACK` on, through the requester index's range key.
+    /// The live grants (one round on `by-expiry`: they may have been created before the lookback), then a second
+    /// round, one Query (paginated) per database on `by-database`, of the grants created from
+    /// `window start - TIMELINE_LOOKBACK` on: with the live ones, every grant that can have held access in the
+    /// window.
     async fn timeline(
         &self,
         window: Window,
         database: Option<String>,
-        asked: BTreeSet<String>,
         now: DateTime<Utc>,
     ) -> Result<TimelineData, Fault> {
-        let live = self.live(None).await?;
-        let mut requesters: BTreeSet<String> = live.iter().map(|i| i.requester.clone()).collect();
-        requesters.extend(asked);
+        let live = self.live(database.as_deref()).await?;
+        let databases: BTreeSet<String> = match &database {
+            Some(d) => BTreeSet::from([d.clone()]),
+            None => live.iter().map(|i| i.database.clone()).collect(),
+        };
         let since = now - window.length() - TIMELINE_LOOKBACK;
         let store = &self.store;
-        let histories: Vec<Vec<grant_model::Grant>> = stream::iter(requesters.iter().cloned())
-            .map(|r| async move { store.grants_of_requester_since(&r, since).await })
-            .buffer_unordered(REQUESTER_QUERIES_IN_FLIGHT)
+        let histories: Vec<Vec<grant_model::Grant>> = stream::iter(databases.iter().cloned())
+            .map(|db| async move { store.grants_of_database_since(&db, since).await })
+            .buffer_unordered(DATABASE_QUERIES_IN_FLIGHT)
             .try_collect()
             .await?;
         let mut by_id: BTreeMap<String, GrantItem> = BTreeMap::new();
         for item in histories.iter().flatten().map(GrantItem::from).chain(live) {
             by_id.insert(item.grant_id.clone(), item);
         }
-        let items = by_id.into_values().filter(|i| database.as_ref().is_none_or(|d| &i.database == d)).collect();
-        Ok(TimelineData { window, database, requesters, items })
+        let items = by_id.into_values().collect();
+        Ok(TimelineData { window, database, databases, items })
     }
 }
 

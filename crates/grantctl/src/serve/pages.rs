@@ -349,23 +349,26 @@ pub fn timeline(cx: &Context, data: &TimelineData) -> Markup {
                 ". Green: live; grey: ended; red: overdue (past expiry, not revoked); orange: break-glass."
             }
             p.note.coverage {
-                "Drawn from what the indexes can answer without a Scan: every live grant, and the past grants of "
-                "the requesters read ("
-                @for (n, r) in data.requesters.iter().enumerate() {
-                    @if n > 0 { ", " } (requester_link(r))
+                "Every grant of the databases read ("
+                @for (n, db) in data.databases.iter().enumerate() {
+                    @if n > 0 { ", " } code { (db) }
                 }
-                @if data.requesters.is_empty() { "none" }
-                "). Grants of other requesters that ended in this window are not shown: add them with "
-                code { "&requester=" } ". See docs/dashboard.md."
+                @if data.databases.is_empty() { "none" }
+                ") that held access in this window, from the "
+                code { "by-database" } " index."
+                @if data.database.is_none() {
+                    " Without " code { "&database=" } ", the databases read are those with a live grant: pick one "
+                    "below for a database nobody holds access to now."
+                }
+                " See docs/dashboard.md."
             }
             form.lookup method="get" action="/timeline" {
                 input type="hidden" name="window" value=(window.as_str());
-                @if let Some(d) = &data.database { input type="hidden" name="database" value=(d); }
-                @for r in &data.requesters { input type="hidden" name="requester" value=(r); }
-                input type="text" name="requester" placeholder="add a requester" aria-label="add a requester";
-                button type="submit" { "Add" }
+                input type="text" name="database" placeholder="database" aria-label="database"
+                    value=[data.database.as_deref()];
+                button type="submit" { "Show" }
             }
-            @if by_database.is_empty() { p.empty { "No access in this window among the grants read." } }
+            @if by_database.is_empty() { p.empty { "No access in this window to the databases read." } }
             @for (db, items) in &by_database {
                 @let spans = timeline::spans(items, window, now);
                 section.database id={"timeline-" (db)} {

@@ -198,25 +198,6 @@ impl GrantStore {
         collect_at_most(query, limit.unwrap_or(usize::MAX)).await
     }
 
-    /// One requester's grants created at or after `since`, newest first: a key condition on the `by-requester`
-    /// index's range key (RFC 3339 UTC strings sort as the instants they name), so DynamoDB reads only those.
-    pub async fn grants_of_requester_since(
-        &self,
-        requester: &str,
-        since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<Grant>, Fault> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(REQUESTER_INDEX)
-            .key_condition_expression("requester = :requester AND created_at >= :since")
-            .expression_attribute_values(":requester", AttributeValue::S(requester.into()))
-            .expression_attribute_values(":since", AttributeValue::S(grant_model::grant::format_time(since)))
-            .scan_index_forward(false);
-        collect(query).await
-    }
-
     /// One database's grants created at or after `since`, newest first, from the `by-database` index (its range
     /// key is `created_at`, so DynamoDB reads only those): every grant that can have held access to it since.
     pub async fn grants_of_database_since(

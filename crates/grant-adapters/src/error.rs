@@ -29,8 +29,6 @@ pub enum Fault {
 pub enum Conflict {
     #[error("another invocation is provisioning it")]
     BeingProvisioned,
-    #[error("another invocation is revoking it")]
-    BeingRevoked,
     #[error("it changed while this invocation worked on it")]
     ChangedMeanwhile,
     #[error("the lease on it ran out before the outcome could be recorded")]

@@ -365,10 +365,9 @@ async fn racing_reapers_and_revokes_leave_no_membership() {
         sql(&env, &format!("CREATE ROLE {name} LOGIN PASSWORD 'x'")).await;
     }
     let mut grants = Vec::new();
-    for round in 0..PER_USER {
+    for _ in 0..PER_USER {
         for name in &users {
             grants.push(id(&env.grant(&format!("{name}@example.com"), "dba", Some(name)).await));
-            let _ = round;
         }
     }
     let (expired, live): (Vec<_>, Vec<_>) = grants.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);

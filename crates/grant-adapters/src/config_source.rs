@@ -2,8 +2,9 @@
 //! time: a changed config or a rotated admin password is picked up within `CACHE_TTL` without a redeploy.
 
 use crate::error::Fault;
+use crate::rds::ReaderDiscovery;
 use crate::settings::Settings;
-use grant_model::{AdminCredentials, Config, DatabaseConfig};
+use grant_model::{AdminCredentials, Config, DatabaseConfig, Endpoint};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,8 @@ pub struct ConfigSource {
     bucket: String,
     config_key: String,
     objects: Mutex<HashMap<String, Cached>>,
+    /// Reader instances of configured `cluster_identifier`s, found through the RDS API and cached like the config.
+    instances: ReaderDiscovery,
 }
 
 impl ConfigSource {
@@ -29,7 +32,24 @@ impl ConfigSource {
             bucket: settings.config_bucket.clone(),
             config_key: settings.config_key.clone(),
             objects: Mutex::new(HashMap::new()),
+            instances: ReaderDiscovery::new(sdk),
         }
+    }
+
+    /// The reader instances of configured database `name`: its `readers`, and those the RDS API lists for its
+    /// `cluster_identifier`.
+    pub async fn readers(&self, name: &str, db: &DatabaseConfig) -> Result<Vec<Endpoint>, Fault> {
+        let mut readers = db.configured_readers();
+        if let Some(cluster) = &db.cluster_identifier {
+            for found in self.instances.readers(cluster, CACHE_TTL).await? {
+                let endpoint = Endpoint { host: found.host, port: found.port, dbname: db.dbname.clone() };
+                if !readers.contains(&endpoint) {
+                    readers.push(endpoint);
+                }
+            }
+        }
+        tracing::debug!(database = name, readers = readers.len(), "reader instances");
+        Ok(readers)
     }
 
     pub async fn config(&self) -> Result<Config, Fault> {

@@ -3,6 +3,7 @@
 //! PostgreSQL, and the one revocation routine. Adapters carry out what `grant-model` decides; they decide nothing
 //! themselves.
 
+pub mod cluster;
 pub mod config_source;
 pub mod error;
 pub mod logging;
@@ -10,6 +11,7 @@ pub mod memory;
 pub mod pg;
 #[cfg(test)]
 mod races;
+pub mod rds;
 pub mod repo;
 pub mod revoke;
 pub mod settings;

@@ -5,8 +5,8 @@
 use crate::config_source::ConfigSource;
 use crate::error::Fault;
 use crate::tls;
-use grant_model::sql::{Plan, Statement};
-use grant_model::{DatabaseConfig, SslMode};
+use grant_model::sql::Statement;
+use grant_model::{DatabaseConfig, Endpoint, SslMode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,34 +32,58 @@ pub struct Session {
 }
 
 impl Connections {
+    /// The admin session to configured database `name` on its writer.
     pub async fn session(&self, name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<Session, Fault> {
-        let slot = self.slots.lock().expect("slot map lock").entry(name.to_string()).or_default().clone();
+        self.session_at(name, db, &db.writer(), source).await
+    }
+
+    /// The admin session to `endpoint` (a reader instance, or another database on the writer) of configured
+    /// database `name`, with its `sslmode` and admin credentials. One connection per endpoint, reused while warm.
+    pub async fn session_at(
+        &self,
+        name: &str,
+        db: &DatabaseConfig,
+        endpoint: &Endpoint,
+        source: &ConfigSource,
+    ) -> Result<Session, Fault> {
+        let label = endpoint.label(name, db);
+        let slot = self.slots.lock().expect("slot map lock").entry(label.clone()).or_default().clone();
         let mut client = slot.lock_owned().await;
         if client.as_ref().is_none_or(Client::is_closed) {
             *client = None;
-            *client = Some(connect(name, db, source).await?);
+            *client = Some(connect(&label, db, endpoint, source).await?);
         }
-        Ok(Session { database: name.to_string(), client })
+        Ok(Session { database: label, client })
     }
 }
 
-async fn connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<Client, Fault> {
-    match try_connect(name, db, source).await {
+async fn connect(
+    label: &str,
+    db: &DatabaseConfig,
+    endpoint: &Endpoint,
+    source: &ConfigSource,
+) -> Result<Client, Fault> {
+    match try_connect(label, db, endpoint, source).await {
         Err(fault) if fault.sqlstate() == Some(INVALID_PASSWORD) => {
             source.forget(&db.admin_secret_key).await;
-            try_connect(name, db, source).await
+            try_connect(label, db, endpoint, source).await
         }
         other => other,
     }
 }
 
-async fn try_connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<Client, Fault> {
+async fn try_connect(
+    name: &str,
+    db: &DatabaseConfig,
+    endpoint: &Endpoint,
+    source: &ConfigSource,
+) -> Result<Client, Fault> {
     let admin = source.admin_credentials(db).await?;
     let mut config = tokio_postgres::Config::new();
     config
-        .host(&db.host)
-        .port(db.port)
-        .dbname(&db.dbname)
+        .host(&endpoint.host)
+        .port(endpoint.port)
+        .dbname(&endpoint.dbname)
         .user(&admin.username)
         .password(admin.password.as_bytes())
         .application_name("jit-access")
@@ -166,8 +190,8 @@ impl Session {
     /// (a temporary user's revocation went from 22 to 5; see docs/benchmarks.md). A step of statements without
     /// parameters (sql.rs builds them from quoted identifiers) goes as one simple-query batch, which PostgreSQL
     /// runs as one implicit transaction: still all or nothing. A single statement is a transaction by itself.
-    pub async fn run_plan(&mut self, plan: &Plan) -> Result<(), Fault> {
-        for step in plan {
+    pub async fn run_plan(&mut self, steps: &[Vec<Statement>]) -> Result<(), Fault> {
+        for step in steps {
             if step.iter().all(|s| s.params.is_empty()) {
                 let batch: Vec<&str> = step.iter().map(|s| s.sql.as_str()).collect();
                 let result = self.client().batch_execute(&batch.join(";\n")).await;

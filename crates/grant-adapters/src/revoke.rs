@@ -7,13 +7,15 @@
 //! next; the outcome is recorded last, under the same lease. A crash before the record leaves the row live with a
 //! lease that runs out, and the next attempt repeats the (idempotent) work.
 
+use crate::cluster::Cluster;
 use crate::config_source::ConfigSource;
 use crate::error::{Conflict, Fault};
 use crate::pg::{self, Connections, Session};
 use crate::repo::GrantRepo;
 use crate::store::Expect;
-use grant_model::escalation::roles_to_revoke;
+use grant_model::escalation::{roles_ending, roles_to_revoke};
 use grant_model::grant::{now_seconds, Retention, REAPER};
+use grant_model::sql::Change;
 use grant_model::{naming, sql, Config, ConfigError, Grant, Lease, Purpose, Reap, RevokedBy, Status, Strategy};
 
 /// SQLSTATE duplicate_object: one of our own roles was created concurrently.
@@ -97,38 +99,50 @@ impl Revocation<'_> {
     /// Takes away the database access `grant` gave; does not touch the row. Also what a provisioning that failed
     /// or died runs, so whatever it may have created is gone.
     pub async fn revoke_access(&self, config: &Config, grant: &Grant) -> Result<(), Fault> {
-        let mut session = self.session(config, grant.database()).await?;
+        let cluster = self.cluster(config, grant.database())?;
+        let mut session = cluster.writer().await?;
         match grant.strategy() {
             Strategy::TempUser => {
                 let prefix = grant.user_prefix(&config.user_prefix);
-                drop_temp_user(&mut session, grant.db_user(), prefix).await.map(drop)
+                drop_temp_user(&cluster, &mut session, grant.db_user(), prefix).await.map(drop)
             }
-            Strategy::RoleEscalation => self.revoke_escalation(&mut session, grant).await,
+            Strategy::RoleEscalation => self.revoke_escalation(&cluster, &mut session, grant).await,
         }
     }
 
     /// Drops a temporary user of `prefix` that no live grant accounts for (a crash left it behind). False if it
     /// was gone.
     pub async fn drop_orphan(&self, config: &Config, database: &str, prefix: &str, user: &str) -> Result<bool, Fault> {
-        let mut session = self.session(config, database).await?;
-        drop_temp_user(&mut session, user, prefix).await
+        let cluster = self.cluster(config, database)?;
+        let mut session = cluster.writer().await?;
+        drop_temp_user(&cluster, &mut session, user, prefix).await
     }
 
-    /// The admin session for a configured database. A database no longer in the config is a config fault: its
-    /// grants cannot be revoked until it is configured again, and the reaper keeps retrying them.
+    /// The admin session for a configured database, on its writer.
     pub async fn session(&self, config: &Config, database: &str) -> Result<Session, Fault> {
+        self.cluster(config, database)?.writer().await
+    }
+
+    /// A configured database and its instances. A database no longer in the config is a config fault: its
+    /// grants cannot be revoked until it is configured again, and the reaper keeps retrying them.
+    pub fn cluster<'c>(&'c self, config: &'c Config, database: &'c str) -> Result<Cluster<'c>, Fault> {
         let db = config.databases.get(database).ok_or_else(|| {
             Fault::Config(ConfigError(format!(
                 "database {database:?} is not configured, so access in it cannot be revoked"
             )))
         })?;
-        self.connections.session(database, db, self.source).await
+        Ok(Cluster { connections: self.connections, source: self.source, name: database, db })
     }
 
     /// Under the user's lock, takes back the roles the user holds that no other grant provides (read strongly
-    /// consistently under the lock), then ends the user's sessions: one that ran `SET ROLE` keeps the role's
-    /// rights until it ends.
-    async fn revoke_escalation(&self, session: &mut Session, grant: &Grant) -> Result<(), Fault> {
+    /// consistently under the lock), then ends the user's sessions on every instance: one that ran `SET ROLE`
+    /// keeps the role's rights until it ends.
+    async fn revoke_escalation(
+        &self,
+        cluster: &Cluster<'_>,
+        session: &mut Session,
+        grant: &Grant,
+    ) -> Result<(), Fault> {
         let database = session.database().to_string();
         let fault = |e: tokio_postgres::Error| Fault::postgres(&database, &e);
         let tx = session.client().transaction().await.map_err(fault)?;
@@ -138,15 +152,15 @@ impl Revocation<'_> {
         }
         let others = self.store.live_grants_for_user(grant.database(), grant.db_user()).await?;
         let memberships = pg::query_column(&tx, &sql::memberships(grant.db_user())).await.map_err(fault)?;
-        let roles = roles_to_revoke(grant, &others, &memberships, now_seconds());
+        let now = now_seconds();
+        let roles = roles_to_revoke(grant, &others, &memberships, now);
         if !roles.is_empty() {
             pg::execute(&tx, &sql::revoke_roles(grant.db_user(), &roles)).await.map_err(fault)?;
         }
         tx.commit().await.map_err(fault)?;
-        if !roles.is_empty() {
-            session.execute(&sql::terminate_sessions(grant.db_user())).await?;
-        }
-        Ok(())
+        // Also when nothing was left to revoke: an earlier attempt may have revoked and then failed on a reader.
+        let ending = roles_ending(grant, &others, now);
+        end_sessions(cluster, session, grant.db_user(), &ending).await
     }
 }
 
@@ -154,6 +168,7 @@ impl Revocation<'_> {
 /// the live grants read strongly consistently; then ends the user's sessions. Returns the roles revoked.
 pub async fn revoke_unaccounted(
     store: &dyn GrantRepo,
+    cluster: &Cluster<'_>,
     session: &mut Session,
     database: &str,
     db_user: &str,
@@ -174,15 +189,37 @@ pub async fn revoke_unaccounted(
         pg::execute(&tx, &sql::revoke_roles(db_user, &drift)).await.map_err(fault)?;
     }
     tx.commit().await.map_err(fault)?;
-    if !drift.is_empty() {
-        session.execute(&sql::terminate_sessions(db_user)).await?;
-    }
+    end_sessions(cluster, session, db_user, &drift).await?;
     Ok(drift)
+}
+
+/// Ends `db_user`'s sessions on the writer and every reader (each once it no longer shows a membership in
+/// `roles`), if `roles` took any rights away.
+async fn end_sessions(
+    cluster: &Cluster<'_>,
+    writer: &mut Session,
+    db_user: &str,
+    roles: &[String],
+) -> Result<(), Fault> {
+    if roles.is_empty() {
+        return Ok(());
+    }
+    writer.execute(&sql::terminate_sessions(db_user)).await?;
+    cluster.end_sessions_on_readers(db_user, Change::MembershipsRevoked { db_user, roles }).await
 }
 
 /// Drops a temporary user, after checking it is one of ours (a member of the marker role of the prefix it was
 /// made under): a role outside it is never dropped, whatever the table says. False if there was nothing to drop.
-async fn drop_temp_user(session: &mut Session, username: &str, prefix: &str) -> Result<bool, Fault> {
+///
+/// In order: login and memberships off (committed), sessions ended on the writer, then on every reader once it
+/// shows that, the user cleaned out of every other database of the cluster, and last the configured database
+/// cleaned and the role dropped. Each step is idempotent, so an attempt that fails anywhere is simply repeated.
+async fn drop_temp_user(
+    cluster: &Cluster<'_>,
+    session: &mut Session,
+    username: &str,
+    prefix: &str,
+) -> Result<bool, Fault> {
     let marker = naming::marker_role(prefix);
     let memberships = match session.query_column(&sql::role_exists(username)).await?.is_empty() {
         true => return Ok(false),
@@ -207,7 +244,12 @@ async fn drop_temp_user(session: &mut Session, username: &str, prefix: &str) -> 
         definer_routines: &definer_routines,
         schemas: &schemas,
     });
-    session.run_plan(&plan).await?;
+    // Disable and terminate on the writer; the last step cleans the configured database and drops the role.
+    let (on_writer, clean_and_drop) = plan.split_at(2);
+    session.run_plan(on_writer).await?;
+    cluster.end_sessions_on_readers(username, Change::LoginDisabled { username }).await?;
+    cluster.clean_other_databases(session, username, &retired).await?;
+    session.run_plan(clean_and_drop).await?;
     Ok(true)
 }
 

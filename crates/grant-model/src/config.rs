@@ -43,11 +43,81 @@ pub struct DatabaseConfig {
     pub admin_secret_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_bundle_key: Option<String>,
+    /// Reader instance endpoints: a session on a reader can only be ended there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readers: Vec<ReaderConfig>,
+    /// The Aurora cluster whose reader instances are found through the RDS API, as `readers` are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_identifier: Option<String>,
     pub targets: BTreeMap<String, TargetConfig>,
+}
+
+/// A reader instance, reached with its database's `dbname`, `sslmode` and admin credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderConfig {
+    pub host: String,
+    /// The database's `port` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+/// One server the admin connects to, in one database: the writer, a reader instance, or another database on
+/// the writer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+}
+
+impl DatabaseConfig {
+    /// The writer, in the configured database.
+    pub fn writer(&self) -> Endpoint {
+        Endpoint { host: self.host.clone(), port: self.port, dbname: self.dbname.clone() }
+    }
+
+    /// The configured reader instances, in the configured database.
+    pub fn configured_readers(&self) -> Vec<Endpoint> {
+        let reader = |r: &ReaderConfig| Endpoint {
+            host: r.host.clone(),
+            port: r.port.unwrap_or(self.port),
+            dbname: self.dbname.clone(),
+        };
+        self.readers.iter().map(reader).collect()
+    }
+}
+
+impl Endpoint {
+    /// The same server, another database.
+    pub fn in_database(&self, dbname: &str) -> Endpoint {
+        Endpoint { dbname: dbname.to_string(), ..self.clone() }
+    }
+
+    /// How faults name this endpoint of configured database `name`: just `name` for the configured writer.
+    pub fn label(&self, name: &str, db: &DatabaseConfig) -> String {
+        let mut label = name.to_string();
+        if self.host != db.host || self.port != db.port {
+            label.push_str(&format!(" on {}:{}", self.host, self.port));
+        }
+        if self.dbname != db.dbname {
+            label.push_str(&format!(", database {:?}", self.dbname));
+        }
+        label
+    }
 }
 
 fn default_port() -> u16 {
     5432
+}
+
+/// RDS DB cluster identifiers: 1-63 letters, digits and hyphens, starting with a letter.
+fn valid_cluster_identifier(id: &str) -> bool {
+    (1..=63).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !id.ends_with('-')
+        && !id.contains("--")
 }
 
 /// A database's `sslmode`: how the admin connection reaches it, and what a user is told to use. `allow` and
@@ -176,6 +246,15 @@ impl Config {
                      than the Lambdas), not {:?}",
                     at("admin_secret_key"),
                     db.admin_secret_key
+                )));
+            }
+            if db.readers.iter().any(|r| r.host.is_empty() || r.port == Some(0)) {
+                return Err(ConfigError(format!("{} must each name a host (and a port other than 0)", at("readers"))));
+            }
+            if let Some(id) = db.cluster_identifier.as_deref().filter(|id| !valid_cluster_identifier(id)) {
+                return Err(ConfigError(format!(
+                    "{} {id:?} is not an RDS cluster identifier (1-63 letters, digits and hyphens)",
+                    at("cluster_identifier")
                 )));
             }
             for (target_name, target) in &db.targets {
@@ -331,6 +410,35 @@ mod tests {
         }
         let nested = SPEC_EXAMPLE.replace("secrets/orders-admin.json", "secrets/prod/orders-admin.json");
         assert!(Config::parse(nested.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn readers_take_the_database_port_and_name_and_label_themselves() {
+        let doc = SPEC_EXAMPLE.replace(
+            r#""sslmode": "verify-full","#,
+            r#""sslmode": "verify-full", "readers": [{"host": "r1"}, {"host": "r2", "port": 6432}],
+               "cluster_identifier": "orders-prod","#,
+        );
+        let orders = Config::parse(doc.as_bytes()).unwrap().databases["orders"].clone();
+        let readers = orders.configured_readers();
+        assert_eq!(readers.iter().map(|r| (r.host.as_str(), r.port)).collect::<Vec<_>>(), [("r1", 5432), ("r2", 6432)]);
+        assert!(readers.iter().all(|r| r.dbname == "orders"));
+        assert_eq!(orders.writer().label("orders", &orders), "orders");
+        assert_eq!(readers[1].label("orders", &orders), "orders on r2:6432");
+        assert_eq!(orders.writer().in_database("audit").label("orders", &orders), "orders, database \"audit\"");
+        for bad in [r#""readers": [{"host": ""}],"#, r#""readers": [{"host": "r", "weight": 1}],"#] {
+            let doc =
+                SPEC_EXAMPLE.replace(r#""sslmode": "verify-full","#, &format!(r#""sslmode": "verify-full", {bad}"#));
+            assert!(Config::parse(doc.as_bytes()).is_err(), "{bad}");
+        }
+        for bad in ["", "1abc", "a_b", "ab-", "a--b"] {
+            let doc = SPEC_EXAMPLE.replace(
+                r#""sslmode": "verify-full","#,
+                &format!(r#""sslmode": "verify-full", "cluster_identifier": {bad:?},"#),
+            );
+            let err = Config::parse(doc.as_bytes()).unwrap_err();
+            assert!(err.0.contains("databases.orders.cluster_identifier"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -33,16 +33,19 @@ pub fn check_grantable(
 /// reason to leave the others) that no other grant for the same user provides. `others` must be read strongly
 /// consistently, under the user's lock.
 pub fn roles_to_revoke(grant: &Grant, others: &[Grant], memberships: &[String], now: DateTime<Utc>) -> Vec<String> {
+    roles_ending(grant, others, now).into_iter().filter(|role| memberships.contains(role)).collect()
+}
+
+/// The roles whose rights the user loses when `grant` ends: its roles that no other grant for the same user
+/// provides, held now or not. The user's sessions are ended whenever this is not empty, even if the membership
+/// was already gone (an earlier attempt revoked it and failed later, or someone revoked it by hand): a session
+/// that ran `SET ROLE` keeps the role's rights until it ends.
+pub fn roles_ending(grant: &Grant, others: &[Grant], now: DateTime<Utc>) -> Vec<String> {
     let others: Vec<&Grant> = others
         .iter()
         .filter(|g| g.grant_id != grant.grant_id && g.database == grant.database && g.db_user == grant.db_user)
         .collect();
-    grant
-        .roles
-        .iter()
-        .filter(|role| memberships.contains(role) && !others.iter().any(|g| g.provides(role, now)))
-        .cloned()
-        .collect()
+    grant.roles.iter().filter(|role| !others.iter().any(|g| g.provides(role, now))).cloned().collect()
 }
 
 /// What the database says about the user an escalation names.
@@ -130,6 +133,9 @@ mod tests {
     fn a_role_dropped_meanwhile_does_not_stop_the_others() {
         let a = escalation("a", &["dba", "audit"]);
         assert_eq!(roles_to_revoke(&a, &[], &["dba".to_string()], t(2)), ["dba"]);
+        // A membership revoked earlier still ends: the sessions that may hold it must go.
+        assert_eq!(roles_ending(&a, &[], t(2)), ["dba", "audit"]);
+        assert!(roles_to_revoke(&a, &[], &[], t(2)).is_empty());
     }
 
     #[test]

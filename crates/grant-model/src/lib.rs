@@ -47,7 +47,7 @@ mod secret;
 pub mod sql;
 mod text;
 
-pub use config::{AdminCredentials, Config, DatabaseConfig, SslMode, Strategy, TargetConfig};
+pub use config::{AdminCredentials, Config, DatabaseConfig, Endpoint, ReaderConfig, SslMode, Strategy, TargetConfig};
 pub use error::{ClientError, ConfigError, ErrorCode, MAX_MESSAGE_BYTES};
 pub use grant::{ExtensionLimits, Grant, HistoryEntry, Reap, Refused, RevokedBy, Status, TransitionError};
 pub use identity::same_identity;

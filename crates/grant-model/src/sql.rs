@@ -137,33 +137,99 @@ pub struct TempUserRevocation<'a> {
 /// objects lose their rights), live sessions terminated, owned objects reassigned to `retired` (never to the
 /// admin: a SECURITY DEFINER function or a view the user left behind would then run with the admin's rights), its
 /// privileges and default privileges dropped, then the role itself.
+///
+/// The plan's three steps are: disable, terminate (on the writer), clean up and drop. Between the second and
+/// the third the adapter ends the user's sessions on every reader instance and cleans every other database of
+/// the cluster with [`clean_database`]: the role can only be dropped once nothing anywhere depends on it.
 pub fn revoke_temp_user(user: &TempUserRevocation) -> Plan {
     let name = quote_ident(user.username);
-    let retired = quote_ident(user.retired_role);
     let mut first = vec![Statement::new(format!("ALTER ROLE {name} NOLOGIN"))];
     if !user.roles.is_empty() {
         first.push(revoke_roles(user.username, user.roles));
     }
-    let mut last = vec![
+    let mut last = clean_database(&DatabaseCleanup {
+        username: user.username,
+        retired_role: user.retired_role,
+        definer_routines: user.definer_routines,
+        schemas: user.schemas,
+    });
+    last.push(Statement::new(format!("DROP ROLE IF EXISTS {name}")));
+    vec![first, vec![terminate_sessions(user.username)], last]
+}
+
+/// What cleaning one database of a revoked temporary user needs to know about that database (the catalogs of
+/// functions and schemas are per database).
+pub struct DatabaseCleanup<'a> {
+    pub username: &'a str,
+    pub retired_role: &'a str,
+    pub definer_routines: &'a [String],
+    pub schemas: &'a [String],
+}
+
+/// One transaction in one database: the user's objects there reassigned to `retired`, its privileges and
+/// default privileges there dropped. `REASSIGN OWNED` and `DROP OWNED` act on the current database only.
+pub fn clean_database(cleanup: &DatabaseCleanup) -> Vec<Statement> {
+    let name = quote_ident(cleanup.username);
+    let retired = quote_ident(cleanup.retired_role);
+    let mut statements = vec![
         // A non-superuser admin needs the role's privileges to reassign what it owns.
         Statement::new(format!("GRANT {name} TO CURRENT_USER")),
     ];
-    for routine in user.definer_routines {
-        last.push(Statement::new(format!("ALTER ROUTINE {routine} SECURITY INVOKER")));
+    for routine in cleanup.definer_routines {
+        statements.push(Statement::new(format!("ALTER ROUTINE {routine} SECURITY INVOKER")));
     }
-    let schemas = ident_list(user.schemas);
-    if !user.schemas.is_empty() {
+    let schemas = ident_list(cleanup.schemas);
+    if !cleanup.schemas.is_empty() {
         // Two revocations lending CREATE on one schema at once would update its ACL concurrently (XX000).
-        last.push(Statement::new("SELECT pg_advisory_xact_lock(hashtext('jit-access:lend-schemas'))".into()));
-        last.push(Statement::new(format!("GRANT CREATE ON SCHEMA {schemas} TO {retired}")));
+        statements.push(Statement::new("SELECT pg_advisory_xact_lock(hashtext('jit-access:lend-schemas'))".into()));
+        statements.push(Statement::new(format!("GRANT CREATE ON SCHEMA {schemas} TO {retired}")));
     }
-    last.push(Statement::new(format!("REASSIGN OWNED BY {name} TO {retired}")));
-    if !user.schemas.is_empty() {
-        last.push(Statement::new(format!("REVOKE CREATE ON SCHEMA {schemas} FROM {retired}")));
+    statements.push(Statement::new(format!("REASSIGN OWNED BY {name} TO {retired}")));
+    if !cleanup.schemas.is_empty() {
+        statements.push(Statement::new(format!("REVOKE CREATE ON SCHEMA {schemas} FROM {retired}")));
     }
-    last.push(Statement::new(format!("DROP OWNED BY {name}")));
-    last.push(Statement::new(format!("DROP ROLE IF EXISTS {name}")));
-    vec![first, vec![terminate_sessions(user.username)], last]
+    statements.push(Statement::new(format!("DROP OWNED BY {name}")));
+    statements
+}
+
+/// The databases other than the current one (column `datname`) where `username` owns objects or holds
+/// privileges: the places `DROP ROLE` would otherwise fail with 2BP01. Shared objects (databases themselves)
+/// are recorded with database 0 and handled by `DROP OWNED` anywhere.
+pub fn other_databases(username: &str) -> Statement {
+    Statement::query(
+        "SELECT DISTINCT d.datname::text FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid \
+         WHERE s.refclassid = 'pg_authid'::regclass \
+         AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1) \
+         AND d.datname <> current_database() ORDER BY 1",
+        &[username],
+    )
+}
+
+/// A change committed on the writer that a reader instance replays with a lag.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// A temporary user's login (and with it, in the same transaction, its memberships) is off, or it is gone.
+    LoginDisabled { username: &'a str },
+    /// The user is a member of none of `roles`.
+    MembershipsRevoked { db_user: &'a str, roles: &'a [String] },
+}
+
+/// One row, one column: `true` once this instance shows `change`. Sessions on a reader are ended only then, so
+/// a login in the gap is ended too, and none can start after.
+pub fn shows(change: Change) -> Statement {
+    match change {
+        Change::LoginDisabled { username } => Statement::query(
+            "SELECT (NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin))::text",
+            &[username],
+        ),
+        Change::MembershipsRevoked { db_user, roles } => Statement {
+            sql: "SELECT (NOT EXISTS (SELECT 1 FROM pg_auth_members m \
+                  JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
+                  WHERE u.rolname = $1 AND r.rolname IN (SELECT json_array_elements_text($2::json))))::text"
+                .to_string(),
+            params: vec![db_user.to_string(), json_list(roles)],
+        },
+    }
 }
 
 /// The SECURITY DEFINER functions and procedures `username` owns, as `regprocedure` text (column 1).

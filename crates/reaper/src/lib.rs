@@ -310,7 +310,9 @@ impl Reaper {
         markers: &[String],
         live: &[Grant],
     ) -> Result<usize, Fault> {
-        let mut session = self.revocation().session(config, database).await?;
+        let revocation = self.revocation();
+        let cluster = revocation.cluster(config, database)?;
+        let mut session = cluster.writer().await?;
         let edges = session.query_pairs(&sql::admin_granted_memberships(roles, markers)).await?;
         let mut by_user: BTreeMap<String, Vec<String>> = BTreeMap::new();
         // What the pass's read of the live grants accounts for needs no second look; the rest is checked again
@@ -323,7 +325,7 @@ impl Reaper {
         }
         let mut revoked = 0;
         for (user, held) in by_user {
-            let drift = revoke_unaccounted(&*self.store, &mut session, database, &user, &held).await?;
+            let drift = revoke_unaccounted(&*self.store, &cluster, &mut session, database, &user, &held).await?;
             for role in &drift {
                 tracing::warn!(database, db_user = %user, role, "revoked a membership no live grant accounts for");
             }

@@ -113,6 +113,38 @@ impl PgCluster {
         self.port
     }
 
+    /// A hot standby of this cluster (`pg_basebackup -R`, streaming replication), started and ready: the local
+    /// stand-in for an Aurora reader instance. It replays every change of this cluster, with a lag.
+    pub fn start_standby(&self) -> PgCluster {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
+            .tempdir()
+            .expect("create standby temp dir");
+        give_to_owner(dir.path());
+        let mut basebackup = Command::new(template().bin.join("pg_basebackup"));
+        basebackup
+            .args(["-h", HOST, "-p", &self.port.to_string(), "-U", "postgres", "-D"])
+            .arg(dir.path().join("data"))
+            .args(["-R", "-X", "stream", "--checkpoint=fast", "--no-sync"])
+            .env("PGPASSWORD", SUPERUSER_PASSWORD)
+            .current_dir(dir.path());
+        as_owner(&mut basebackup);
+        run(&mut basebackup);
+        let mut standby = PgCluster { dir, port: 0, child: None, settings: vec!["hot_standby=on".to_string()] };
+        standby.port = free_port();
+        standby.spawn();
+        if let Err(e) = standby.wait_ready() {
+            standby.fail(&e);
+        }
+        standby
+    }
+
+    /// Creates database `name`, owned by the superuser, with `CONNECT` for PUBLIC as PostgreSQL's default.
+    pub async fn create_database(&self, name: &str) {
+        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        self.superuser("postgres").await.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    }
+
     pub fn host(&self) -> &'static str {
         HOST
     }

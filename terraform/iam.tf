@@ -23,6 +23,11 @@ locals {
   )
 
   kms_key_arns = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+  # Reader discovery for databases configured with cluster_identifier: DescribeDBClusters on exactly those
+  # clusters; DescribeDBInstances (filtered by cluster) is authorised against db:* of the account and region.
+  rds_region_prefix = "arn:${local.partition}:rds:${data.aws_region.current.name}:${local.account_id}"
+  rds_cluster_arns  = [for id in var.aurora_cluster_identifiers : "${local.rds_region_prefix}:cluster:${id}"]
 }
 
 # --- provisioner -----------------------------------------------------------------------------------------
@@ -58,6 +63,24 @@ data "aws_iam_policy_document" "provisioner" {
     sid       = "OwnLogGroup"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.provisioner.arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(var.aurora_cluster_identifiers) == 0 ? [] : [1]
+    content {
+      sid       = "DescribeAuroraClusters"
+      actions   = ["rds:DescribeDBClusters"]
+      resources = local.rds_cluster_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.aurora_cluster_identifiers) == 0 ? [] : [1]
+    content {
+      sid       = "DescribeAuroraInstances"
+      actions   = ["rds:DescribeDBInstances"]
+      resources = ["${local.rds_region_prefix}:db:*"]
+    }
   }
 
   dynamic "statement" {
@@ -117,6 +140,24 @@ data "aws_iam_policy_document" "reaper" {
     sid       = "OwnLogGroup"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.reaper.arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(var.aurora_cluster_identifiers) == 0 ? [] : [1]
+    content {
+      sid       = "DescribeAuroraClusters"
+      actions   = ["rds:DescribeDBClusters"]
+      resources = local.rds_cluster_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.aurora_cluster_identifiers) == 0 ? [] : [1]
+    content {
+      sid       = "DescribeAuroraInstances"
+      actions   = ["rds:DescribeDBInstances"]
+      resources = ["${local.rds_region_prefix}:db:*"]
+    }
   }
 
   dynamic "statement" {

@@ -213,3 +213,14 @@ variable "create_invoke_policy" {
   type        = bool
   default     = true
 }
+
+variable "aurora_cluster_identifiers" {
+  description = "Aurora cluster identifiers the config names as cluster_identifier: both Lambdas may describe exactly these clusters (and the account's DB instances, which DescribeDBInstances cannot narrow further) to find their reader instances. Empty: no RDS permission at all (configure readers explicitly instead)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.aurora_cluster_identifiers : can(regex("^[A-Za-z](-?[A-Za-z0-9])*$", id)) && length(id) <= 63])
+    error_message = "aurora_cluster_identifiers must be RDS cluster identifiers: 1-63 letters, digits and single hyphens, starting with a letter."
+  }
+}

@@ -8,6 +8,7 @@ mod dynamo_time;
 mod footprint;
 mod provisioner_latency;
 mod psql;
+mod reader_revocation;
 mod reaper_reads;
 mod revocation;
 mod setup;
@@ -33,13 +34,15 @@ enum Benchmark {
     ReaperReads(reaper_reads::Options),
     /// (2) Revocations per second, and their SQL part vs the same SQL run by psql.
     Revocation(revocation::Options),
+    /// (2b) Revocation with one reader instance: the per-reader cost, and the SQL part vs psql on both instances.
+    RevocationReader(reader_revocation::Options),
     /// (3) Provisioner warm latency vs one CREATE ROLE transaction plus the same DynamoDB writes.
     ProvisionerLatency(provisioner_latency::Options),
     /// (4) Binary size, spawn to first response, peak RSS of both Lambdas.
     Footprint(footprint::Options),
     /// (5) The dashboard's live page over a long history: latency, Queries and items read (not part of `all`).
     Dashboard(dashboard::Options),
-    /// All four, fastest first.
+    /// All but the dashboard's, fastest first.
     All {
         #[command(flatten)]
         footprint: footprint::Options,
@@ -47,6 +50,8 @@ enum Benchmark {
         provisioner: provisioner_latency::Options,
         #[command(flatten)]
         revocation: revocation::Options,
+        #[command(flatten)]
+        reader: reader_revocation::Options,
         #[command(flatten)]
         reaper_reads: reaper_reads::Options,
     },
@@ -60,14 +65,16 @@ async fn main() -> ExitCode {
     let result = match &cli.benchmark {
         Benchmark::ReaperReads(options) => reaper_reads::run(options, runs).await,
         Benchmark::Revocation(options) => revocation::run(options, runs).await,
+        Benchmark::RevocationReader(options) => reader_revocation::run(options, runs).await,
         Benchmark::ProvisionerLatency(options) => provisioner_latency::run(options, runs).await,
         Benchmark::Footprint(options) => footprint::run(options, runs).await,
         Benchmark::Dashboard(options) => dashboard::run(options, runs).await,
-        Benchmark::All { footprint, provisioner, revocation, reaper_reads } => {
+        Benchmark::All { footprint, provisioner, revocation, reader, reaper_reads } => {
             async {
                 footprint::run(footprint, runs).await?;
                 provisioner_latency::run(provisioner, runs).await?;
                 revocation::run(revocation, runs).await?;
+                reader_revocation::run(reader, runs).await?;
                 reaper_reads::run(reaper_reads, runs).await
             }
             .await

@@ -37,13 +37,29 @@ pub fn revocation_script(users: &[&str]) -> String {
             definer_routines: &[],
             schemas: &[],
         });
-        for step in plan {
+        for (n, step) in plan.iter().enumerate() {
+            if n == 2 {
+                // Before the last step the Revoker looks for other databases to clean (the benchmark's users have
+                // none) and ends sessions on readers (`reader_script`).
+                script.push_str(&format!("{};\n", render(&sql::other_databases(user))));
+            }
             let statements: Vec<String> = step.iter().map(|s| format!("{};\n", render(s))).collect();
             match statements.as_slice() {
                 [one] => script.push_str(one),
                 _ => script.push_str(&format!("BEGIN;\n{}COMMIT;\n", statements.concat())),
             }
         }
+    }
+    script
+}
+
+/// What the Revoker runs on a reader instance for each of `users`: the check that the reader shows the login off,
+/// then the sessions ended.
+pub fn reader_script(users: &[&str]) -> String {
+    let mut script = String::from("\\set ON_ERROR_STOP on\n");
+    for username in users {
+        script.push_str(&format!("{};\n", render(&sql::shows(sql::Change::LoginDisabled { username }))));
+        script.push_str(&format!("{};\n", render(&sql::terminate_sessions(username))));
     }
     script
 }

@@ -41,6 +41,7 @@ impl Aws {
                 DB: {
                     "host": database.host(), "port": database.port(), "dbname": DB, "sslmode": "disable",
                     "admin_secret_key": ADMIN_SECRET_KEY,
+                    "readers": [{"host": database.reader.host(), "port": database.reader.port()}],
                     "targets": {
                         TARGET_ROLE: {"strategy": "temp_user", "roles": [TARGET_ROLE], "max_duration_seconds": 3600}
                     }

@@ -8,6 +8,9 @@ use std::process::{Command, Stdio};
 use test_support::{PgCluster, SUPERUSER_PASSWORD};
 
 pub const DB: &str = "orders";
+/// A second database of the cluster, where the target role may create tables: a temporary user's objects there
+/// must be cleaned up too before its role can be dropped.
+pub const SCRATCH_DB: &str = "scratch";
 pub const TARGET_ROLE: &str = "readonly";
 pub const ADMIN_USER: &str = "jit_admin";
 /// Only ever on 127.0.0.1 in a cluster deleted at exit.
@@ -16,10 +19,11 @@ pub const PSQL: &str = "/usr/bin/psql";
 
 /// Roles and data as an operator would prepare them: the admin can create roles and hand out exactly the
 /// target role. Run one statement at a time (CREATE DATABASE cannot run in a transaction block), first in
-/// the `postgres` database, then in `orders`.
-fn setup_statements() -> [(&'static str, Vec<String>); 2] {
+/// the `postgres` database, then in `orders`, then in `scratch`.
+fn setup_statements() -> [(&'static str, Vec<String>); 3] {
     let cluster = vec![
         format!("CREATE DATABASE {DB}"),
+        format!("CREATE DATABASE {SCRATCH_DB}"),
         format!("CREATE ROLE {TARGET_ROLE} NOLOGIN"),
         format!("CREATE ROLE {ADMIN_USER} LOGIN CREATEROLE PASSWORD '{ADMIN_PASSWORD}'"),
         format!("GRANT pg_signal_backend TO {ADMIN_USER}"),
@@ -31,11 +35,14 @@ fn setup_statements() -> [(&'static str, Vec<String>); 2] {
         format!("GRANT SELECT ON items TO {TARGET_ROLE}"),
         format!("GRANT CREATE, USAGE ON SCHEMA public TO {ADMIN_USER} WITH GRANT OPTION"),
     ];
-    [("postgres", cluster), (DB, orders)]
+    let scratch = vec![format!("GRANT CREATE, USAGE ON SCHEMA public TO {TARGET_ROLE}")];
+    [("postgres", cluster), (DB, orders), (SCRATCH_DB, scratch)]
 }
 
 pub struct Database {
     pg: PgCluster,
+    /// A hot standby of `pg`: the local stand-in for an Aurora reader instance.
+    pub reader: PgCluster,
     pub version: String,
 }
 
@@ -47,7 +54,8 @@ impl Database {
         }
         // Blocks until the server accepts logins.
         let pg = tokio::task::block_in_place(PgCluster::start);
-        let mut database = Database { pg, version: String::new() };
+        let reader = tokio::task::block_in_place(|| pg.start_standby());
+        let mut database = Database { pg, reader, version: String::new() };
         database.setup().await?;
         Ok(database)
     }
@@ -74,6 +82,33 @@ impl Database {
 
     pub fn port(&self) -> u16 {
         self.pg.port()
+    }
+
+    /// A session as `user` on the reader instance, kept open by the caller.
+    pub async fn reader_session(&self, user: &str, password: &str) -> Result<tokio_postgres::Client> {
+        // The standby replays the user's creation with a lag.
+        for _ in 0..250 {
+            if let Ok(client) = self.reader.connect(user, password, DB).await {
+                return Ok(client);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.reader.connect(user, password, DB).await.with_context(|| format!("log in as {user} on the reader"))
+    }
+
+    /// A session as `user` on the writer, in `dbname`.
+    pub async fn connect(&self, user: &str, password: &str, dbname: &str) -> Result<tokio_postgres::Client> {
+        self.pg.connect(user, password, dbname).await.with_context(|| format!("log in as {user} to {dbname}"))
+    }
+
+    /// Who owns table `name` in `dbname`.
+    pub async fn table_owner(&self, dbname: &str, name: &str) -> Result<Option<String>> {
+        let client = self.superuser(dbname).await?;
+        let row = client
+            .query_opt("SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE relname = $1", &[&name])
+            .await
+            .context("query pg_class")?;
+        Ok(row.map(|row| row.get(0)))
     }
 
     pub async fn superuser(&self, dbname: &str) -> Result<tokio_postgres::Client> {

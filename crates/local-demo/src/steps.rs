@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 
 use crate::aws::{self, Aws, BUCKET, CONFIG_KEY, TABLE};
-use crate::database::{Database, ADMIN_USER, DB, TARGET_ROLE};
+use crate::database::{Database, ADMIN_USER, DB, SCRATCH_DB, TARGET_ROLE};
 use crate::lambda::{self, Lambda};
 use crate::options::Options;
 use crate::progress::{Done, Progress};
@@ -54,12 +54,23 @@ pub async fn run(options: &Options) -> Result<usize> {
         )
         .await?;
     progress.step("Log in with psql as the second temporary user", login_works(&database, &expiring)).await?;
+    let on_reader = progress
+        .step("Open a session on the reader instance as that user, and keep it", reader_session(&database, &expiring))
+        .await?;
+    progress
+        .step(
+            &format!("Create a table in database {SCRATCH_DB} as that user"),
+            create_scratch_table(&database, &expiring),
+        )
+        .await?;
     progress.step("Wait for the grant to expire", wait_for_expiry(&expiring)).await?;
     progress
         .step("Log in with psql after expires_at (PostgreSQL's VALID UNTIL)", login_fails(&database, &expiring))
         .await?;
     progress.step("Invoke the reaper with the scheduled event", reap(&mut reaper)).await?;
     progress.step("Look for the expired user in pg_roles", role_gone(&database, &expiring)).await?;
+    progress.step("Use the session kept open on the reader", reader_session_ended(&on_reader)).await?;
+    progress.step(&format!("Look up the owner of the table in {SCRATCH_DB}"), scratch_table_retired(&database)).await?;
     progress.step("Read the expired grant's item from DynamoDB (GetItem)", item_revoked(&aws, &expiring)).await?;
     Ok(progress.steps())
 }
@@ -127,6 +138,41 @@ async fn login_works(database: &Database, grant: &IssuedGrant) -> Result<Done<()
     }
     let output = psql.stdout.trim_end().lines().map(|line| line.trim_end().to_string());
     Ok(Done::new((), format!("logged in as {}; psql -c \"{QUERY}\":", grant.db_user)).details(output))
+}
+
+async fn reader_session(database: &Database, grant: &IssuedGrant) -> Result<Done<tokio_postgres::Client>> {
+    let client = database.reader_session(&grant.db_user, &grant.password).await?;
+    let row = client.query_one("SELECT pg_is_in_recovery(), count(*) FROM items", &[]).await?;
+    let (standby, items): (bool, i64) = (row.get(0), row.get(1));
+    ensure!(standby, "the reader is not a standby");
+    let summary = format!(
+        "logged in on {}:{} (a hot standby); {items} items readable",
+        database.reader.host(),
+        database.reader.port()
+    );
+    Ok(Done::new(client, summary))
+}
+
+const SCRATCH_TABLE: &str = "notes";
+
+async fn create_scratch_table(database: &Database, grant: &IssuedGrant) -> Result<Done<()>> {
+    let client = database.connect(&grant.db_user, &grant.password, SCRATCH_DB).await?;
+    client.batch_execute(&format!("CREATE TABLE {SCRATCH_TABLE} (body text)")).await?;
+    let owner = database.table_owner(SCRATCH_DB, SCRATCH_TABLE).await?.unwrap_or_default();
+    Ok(Done::new((), format!("{SCRATCH_DB}.{SCRATCH_TABLE} created, owned by {owner}")))
+}
+
+async fn reader_session_ended(client: &tokio_postgres::Client) -> Result<Done<()>> {
+    match client.simple_query("SELECT 1").await {
+        Ok(_) => bail!("the session on the reader is still alive"),
+        Err(e) => Ok(Done::new((), "ended by the reaper, as expected").detail(e.to_string())),
+    }
+}
+
+async fn scratch_table_retired(database: &Database) -> Result<Done<()>> {
+    let owner = database.table_owner(SCRATCH_DB, SCRATCH_TABLE).await?.context("the table is gone")?;
+    ensure!(owner == "jit_retired", "{SCRATCH_DB}.{SCRATCH_TABLE} is owned by {owner}, not jit_retired");
+    Ok(Done::new((), format!("{SCRATCH_DB}.{SCRATCH_TABLE} now belongs to {owner} (NOLOGIN, no privileges)")))
 }
 
 async fn describe(provisioner: &mut Lambda, grant: &IssuedGrant) -> Result<Done<()>> {

@@ -195,3 +195,60 @@ async fn users_with_objects_or_privileges_in_another_database_are_revoked() {
     let login = env.pg.connect(&user(&locked_out), &password(&locked_out), DB).await;
     assert!(login.is_err(), "its login is off meanwhile");
 }
+
+/// An Aurora cluster on moto: a writer and two readers, with endpoints that do not resolve here.
+async fn moto_cluster(env: &Env, id: &str) -> aws_sdk_rds::Client {
+    let rds = aws_sdk_rds::Client::new(&env.sdk);
+    let cluster = rds.create_db_cluster().db_cluster_identifier(id).engine("aurora-postgresql");
+    cluster.master_username("master").master_user_password("password123").send().await.unwrap();
+    for instance in ["w1", "r1", "r2"] {
+        let instance = format!("{id}-{instance}");
+        let create = rds.create_db_instance().db_instance_identifier(&instance).db_cluster_identifier(id);
+        create.engine("aurora-postgresql").db_instance_class("db.r6g.large").send().await.unwrap();
+    }
+    rds
+}
+
+/// `cluster_identifier`: the readers are found through the RDS API (the writer is not one), merged with the
+/// configured ones, cached; and revocation uses them, so one that cannot be reached fails it, naming the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_of_cluster_identifier_are_found_and_used() {
+    let env = Env::new().await;
+    let cluster = format!("orders-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let rds = moto_cluster(&env, &cluster).await;
+    let mut config = env.config();
+    config["databases"][DB]["cluster_identifier"] = json!(cluster);
+    config["databases"][DB]["readers"] = json!([{"host": "configured.example"}]);
+    let parsed = grant_model::Config::parse(config.to_string().as_bytes()).unwrap();
+    let source = grant_adapters::ConfigSource::new(&env.sdk, &env.settings);
+    let hosts = |readers: Vec<grant_model::Endpoint>| {
+        let mut hosts: Vec<String> =
+            readers.into_iter().map(|r| format!("{}:{}/{}", r.host, r.port, r.dbname)).collect();
+        hosts.sort();
+        hosts
+    };
+    let found = hosts(source.readers(DB, &parsed.databases[DB]).await.unwrap());
+    let port = env.pg.port();
+    let mut expected = vec![
+        format!("{cluster}-r1.aaaaaaaaaa.us-east-1.rds.amazonaws.com:5432/{DB}"),
+        format!("{cluster}-r2.aaaaaaaaaa.us-east-1.rds.amazonaws.com:5432/{DB}"),
+        format!("configured.example:{port}/{DB}"),
+    ];
+    expected.sort();
+    assert_eq!(found, expected, "the readers, not the writer, and the configured one");
+    // Cached like the config: a reader added now is found on the next read after the cache time.
+    let create =
+        rds.create_db_instance().db_instance_identifier(format!("{cluster}-r3")).db_cluster_identifier(&cluster);
+    create.engine("aurora-postgresql").db_instance_class("db.r6g.large").send().await.unwrap();
+    assert_eq!(hosts(source.readers(DB, &parsed.databases[DB]).await.unwrap()), found);
+
+    // The reaper uses what it found: those endpoints do not resolve here, so the revocation fails, named.
+    config["databases"][DB].as_object_mut().unwrap().remove("readers");
+    env.put_object("config.json", &config).await;
+    let escalation = env.grant("alice@example.com", "dba", Some("alice")).await;
+    env.expire(&id(&escalation), 10).await;
+    let summary = env.pass().await;
+    assert_eq!((summary.revoked, summary.failed), (0, 1), "{summary:?}");
+    let error = common::s(&env.item(&id(&escalation)).await, "last_error");
+    assert!(error.contains(".rds.amazonaws.com:5432"), "the error names the discovered reader: {error}");
+}

@@ -210,6 +210,10 @@ def iam_check(function, expected, query_resources):
             elif acts == ["s3:GetObject"]:
                 want = [f"arn:aws:s3:::{b}/config.json", f"arn:aws:s3:::{b}/secrets/*", f"arn:aws:s3:::{b}/tls/*"]
                 assert sorted(resources) == sorted(want), resources
+            elif acts == ["rds:DescribeDBClusters"]:
+                assert resources == [f"arn:aws:rds:{REGION}:123456789012:cluster:orders-prod"], resources
+            elif acts == ["rds:DescribeDBInstances"]:
+                assert resources == [f"arn:aws:rds:{REGION}:123456789012:db:*"], resources
             elif all(a.startswith("logs:") for a in acts):
                 assert resources == [f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/{function}:*"], resources
             else:
@@ -219,7 +223,9 @@ def iam_check(function, expected, query_resources):
 
 # Every state change is a conditional PutItem; GetItem is the strongly consistent read both need.
 COMMON = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "s3:GetObject",
-          "logs:CreateLogStream", "logs:PutLogEvents"]
+          "logs:CreateLogStream", "logs:PutLogEvents",
+          # reader discovery for the one cluster the test root names (aurora_cluster_identifiers)
+          "rds:DescribeDBClusters", "rds:DescribeDBInstances"]
 check("iam: provisioner role has exactly its actions, scoped")(
     iam_check(PROVISIONER, COMMON, ["{t}/index/by-expiry"]))
 check("iam: reaper role has exactly its actions, scoped")(iam_check(REAPER, COMMON, ["{t}/index/by-expiry"]))

@@ -108,6 +108,7 @@ module "jit_access" {
   kms_key_arn            = var.kms_key_arn
 
   secret_readers                 = var.secret_readers
+  aurora_cluster_identifiers     = ["orders-prod"]
   secret_noncurrent_version_days = var.secret_noncurrent_version_days
 
   alarm_sns_topic_arn         = aws_sns_topic.alarms.arn

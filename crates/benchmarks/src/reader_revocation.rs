@@ -119,17 +119,8 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
             }
         }
         // The reader's sessions of the sets revoked with a reader are gone; the writer-only set's are not.
-        let reader_sessions = |set: &[Granted]| {
-            let names: Vec<String> = set.iter().map(|g| g.user.clone()).collect();
-            let standby = &standby;
-            async move {
-                let client = standby.superuser(DB).await;
-                let row = client.query_one("SELECT count(*) FROM pg_stat_activity WHERE usename = ANY($1)", &[&names]);
-                Ok::<i64, anyhow::Error>(row.await?.get(0))
-            }
-        };
-        ensure!(reader_sessions(read).await? == 0, "sessions left on the reader after revocation");
-        ensure!(reader_sessions(floor).await? == 0, "sessions left on the reader by the floor");
+        ensure!(sessions_on(&standby, read).await? == 0, "sessions left on the reader after revocation");
+        ensure!(sessions_on(&standby, floor).await? == 0, "sessions left on the reader by the floor");
         for set in &sets {
             ensure!(bench.existing_users(set).await? == 0, "users left after revocation");
             bench.delete_rows(set).await?;
@@ -150,6 +141,14 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
     }
     report(users, sessions, &results);
     Ok(())
+}
+
+/// How many sessions the grants' users have on `instance`.
+async fn sessions_on(instance: &PgCluster, grants: &[Granted]) -> Result<i64> {
+    let names: Vec<&str> = grants.iter().map(|g| g.user.as_str()).collect();
+    let client = instance.superuser(DB).await;
+    let row = client.query_one("SELECT count(*) FROM pg_stat_activity WHERE usename = ANY($1)", &[&names]).await?;
+    Ok(row.get(0))
 }
 
 /// Waits until the standby has replayed the creation of `user` (the last one made).

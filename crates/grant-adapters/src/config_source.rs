@@ -43,7 +43,8 @@ impl ConfigSource {
         if let Some(cluster) = &db.cluster_identifier {
             for found in self.instances.readers(cluster, CACHE_TTL).await? {
                 let endpoint = Endpoint { host: found.host, port: found.port, dbname: db.dbname.clone() };
-                if !readers.contains(&endpoint) {
+                // The writer's own endpoint is never a reader (its session is the caller's, already held).
+                if !readers.contains(&endpoint) && endpoint != db.writer() {
                     readers.push(endpoint);
                 }
             }

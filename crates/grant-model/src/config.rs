@@ -251,6 +251,9 @@ impl Config {
             if db.readers.iter().any(|r| r.host.is_empty() || r.port == Some(0)) {
                 return Err(ConfigError(format!("{} must each name a host (and a port other than 0)", at("readers"))));
             }
+            if db.configured_readers().contains(&db.writer()) {
+                return Err(ConfigError(format!("{} must not name the database's own host and port", at("readers"))));
+            }
             if let Some(id) = db.cluster_identifier.as_deref().filter(|id| !valid_cluster_identifier(id)) {
                 return Err(ConfigError(format!(
                     "{} {id:?} is not an RDS cluster identifier (1-63 letters, digits and hyphens)",
@@ -426,7 +429,8 @@ mod tests {
         assert_eq!(orders.writer().label("orders", &orders), "orders");
         assert_eq!(readers[1].label("orders", &orders), "orders on r2:6432");
         assert_eq!(orders.writer().in_database("audit").label("orders", &orders), "orders, database \"audit\"");
-        for bad in [r#""readers": [{"host": ""}],"#, r#""readers": [{"host": "r", "weight": 1}],"#] {
+        let writer = r#""readers": [{"host": "orders.cluster-abc.us-east-1.rds.amazonaws.com"}],"#;
+        for bad in [r#""readers": [{"host": ""}],"#, r#""readers": [{"host": "r", "weight": 1}],"#, writer] {
             let doc =
                 SPEC_EXAMPLE.replace(r#""sslmode": "verify-full","#, &format!(r#""sslmode": "verify-full", {bad}"#));
             assert!(Config::parse(doc.as_bytes()).is_err(), "{bad}");

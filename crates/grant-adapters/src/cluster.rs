@@ -13,7 +13,7 @@ use tokio::time::Instant;
 /// How long a reader may take to show a change committed on the writer. Aurora's replica lag is typically
 /// well under a second; beyond this the revocation fails (and is retried) rather than end sessions too early.
 pub const REPLAY_WAIT: Duration = Duration::from_secs(10);
-const REPLAY_POLL: Duration = Duration::from_millis(20);
+const REPLAY_POLL: Duration = Duration::from_millis(5);
 
 /// One configured database and the places its access lives.
 pub struct Cluster<'a> {

@@ -8,7 +8,6 @@ use crate::psql;
 use crate::setup::{allow_connections, Bench, Granted};
 use crate::stats::{median, ms, verdict};
 use anyhow::{ensure, Context, Result};
-use grant_adapters::Revocation;
 use grant_model::{Config, ReaderConfig};
 use reaper::Reaper;
 use std::io::Write;
@@ -62,13 +61,7 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
     let mut with_reader: Config = writer_only.clone();
     let reader = ReaderConfig { host: standby.host().to_string(), port: Some(standby.port()) };
     with_reader.databases.get_mut(DB).context("the fixture's database")?.readers = vec![reader];
-    let revoker = Revocation {
-        store: &*reaper.store,
-        connections: &reaper.connections,
-        source: &reaper.source,
-        retention: reaper.settings.retention,
-        holder: "bench",
-    };
+    let revoker = reaper.revocation();
 
     let mut results = Vec::new();
     for n in 1..=runs {

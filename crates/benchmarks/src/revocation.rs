@@ -10,7 +10,7 @@ use crate::psql;
 use crate::setup::{allow_connections, Bench, Granted};
 use crate::stats::{median, ms, verdict};
 use anyhow::{ensure, Context, Result};
-use grant_adapters::{GrantStore, Revocation};
+use grant_adapters::GrantStore;
 use reaper::Reaper;
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,13 +69,7 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
     reaper.run_pass(Instant::now() + PASS_DEADLINE).await?;
 
     let config = reaper.source.config().await?;
-    let revoker = Revocation {
-        store: &*reaper.store,
-        connections: &reaper.connections,
-        source: &reaper.source,
-        retention: reaper.settings.retention,
-        holder: "bench",
-    };
+    let revoker = reaper.revocation();
 
     let mut results = Vec::new();
     for n in 1..=runs {

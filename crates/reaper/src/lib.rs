@@ -79,7 +79,8 @@ impl Reaper {
         Ok(Reaper::new(&sdk, settings))
     }
 
-    fn revocation(&self) -> Revocation<'_> {
+    /// The shared revocation operation, acting as the reaper, with this container's clients and connections.
+    pub fn revocation(&self) -> Revocation<'_> {
         Revocation {
             store: &*self.store,
             connections: &self.connections,

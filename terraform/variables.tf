@@ -213,3 +213,21 @@ variable "create_invoke_policy" {
   type        = bool
   default     = true
 }
+
+variable "lifecycle_events" {
+  description = "Publish lifecycle events (Grant Activated, Expiring Soon, Revoked, Revocation Failed, Break Glass) from the table's stream through EventBridge Pipes."
+  type        = bool
+  default     = true
+}
+
+variable "event_bus_arn" {
+  description = "An existing event bus for the lifecycle events; null creates <name_prefix>-grants."
+  type        = string
+  default     = null
+}
+
+variable "pipes_file" {
+  description = "Override the pipes definition file (defaults to eventbridge/lifecycle-pipes.json in this repo)."
+  type        = string
+  default     = null
+}

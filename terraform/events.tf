@@ -6,7 +6,7 @@
 locals {
   events_enabled = var.lifecycle_events
   pipes_doc      = jsondecode(file(coalesce(var.pipes_file, "${path.module}/../eventbridge/lifecycle-pipes.json")))
-  pipes          = local.events_enabled ? { for p in local.pipes_doc.pipes : p.name => p } : {}
+  pipes          = { for p in local.pipes_doc.pipes : p.name => p if local.events_enabled }
   create_bus     = local.events_enabled && var.event_bus_arn == null
   event_bus_arn  = local.create_bus ? aws_cloudwatch_event_bus.grants[0].arn : var.event_bus_arn
 }

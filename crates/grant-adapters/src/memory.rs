@@ -136,7 +136,10 @@ impl GrantRepo for MemoryStore {
     async fn expiring_soon(&self, now_epoch: i64, within: i64) -> Result<Vec<Grant>, Fault> {
         Ok(self.select(|g| {
             let end = g.expires_at().timestamp();
-            g.status() == Status::Active && g.expiry_notice_at().is_none() && end > now_epoch && end <= now_epoch + within
+            g.status() == Status::Active
+                && g.expiry_notice_at().is_none()
+                && end > now_epoch
+                && end <= now_epoch + within
         }))
     }
 

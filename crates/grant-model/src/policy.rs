@@ -158,12 +158,14 @@ mod tests {
         }
     }
 
+    /// (target, approver, break_glass asked) -> Ok(break_glass recorded) or words of the refusal.
+    type Case<'a> = (TargetConfig, Option<&'a str>, bool, Result<bool, &'a str>);
+
     #[test]
     fn approval_rules() {
         let listed = ["Bob@Example.com", "carol@example.com"];
         let alice = "alice@example.com";
-        // (target, approver, break_glass asked) -> Ok(break_glass recorded) or the refusal's words
-        let cases: Vec<(TargetConfig, Option<&str>, bool, Result<bool, &str>)> = vec![
+        let cases: Vec<Case> = vec![
             (approving(false, &[], false), None, false, Ok(false)),
             (approving(false, &[], false), Some("dave@x"), false, Ok(false)),
             (approving(false, &listed, false), Some("dave@x"), false, Err("not one of this target's approvers")),

@@ -19,7 +19,11 @@ const SECONDS_PER_MINUTE: u64 = 60;
 pub enum SymCall {
     Escalate(Escalate),
     /// Revoke the grant of this run, if it has one.
-    Deescalate { request_id: String, actor: String, note: String },
+    Deescalate {
+        request_id: String,
+        actor: String,
+        note: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +182,10 @@ mod tests {
         let SymCall::Escalate(e) = SymCall::parse(escalate()).unwrap() else { panic!("not escalate") };
         assert_eq!(e.request_id, "sym:acme:run:db:1.0.0:r-1");
         assert_eq!((e.requester.as_str(), e.approver.as_deref()), ("alice@example.com", Some("bob@example.com")));
-        assert_eq!((e.target_name.as_str(), e.reason.as_str(), e.duration_seconds), ("orders/readonly", "INC-1", Some(1800)));
+        assert_eq!(
+            (e.target_name.as_str(), e.reason.as_str(), e.duration_seconds),
+            ("orders/readonly", "INC-1", Some(1800))
+        );
     }
 
     #[test]

@@ -33,8 +33,7 @@ async fn with_policies(env: &Env) {
 }
 
 fn ask(target: &str, approver: Option<&str>, break_glass: bool) -> Value {
-    let mut request =
-        json!({"requester": "alice@example.com", "database": DB, "target": target, "reason": "INC-1"});
+    let mut request = json!({"requester": "alice@example.com", "database": DB, "target": target, "reason": "INC-1"});
     if let Some(approver) = approver {
         request["approver"] = json!(approver);
     }
@@ -101,7 +100,10 @@ async fn a_refusal_names_the_rule() {
     with_policies(&env).await;
     for (request, words) in [
         (ask("emergency", None, false), "requires an approver; in an emergency"),
-        (ask("approved", Some("dave@example.com"), false), "\"dave@example.com\" is not one of this target's approvers"),
+        (
+            ask("approved", Some("dave@example.com"), false),
+            "\"dave@example.com\" is not one of this target's approvers",
+        ),
         (ask("readonly", None, true), "break_glass is not allowed for this target"),
         (ask("readonly", Some(" ALICE@example.com"), false), "approver must not be the requester"),
     ] {
@@ -124,7 +126,10 @@ async fn a_sym_run_escalates_logs_in_and_deescalates() {
     let credentials = &answer["body"]["credentials"];
     assert_eq!(answer["body"].get("ok"), None, "Sym's shape, not ours");
     assert_eq!((grant["status"].as_str(), grant["target"].as_str()), (Some("active"), Some("readonly")));
-    assert_eq!((grant["requester"].as_str(), grant["approver"].as_str()), (Some("alice@example.com"), Some("bob@example.com")));
+    assert_eq!(
+        (grant["requester"].as_str(), grant["approver"].as_str()),
+        (Some("alice@example.com"), Some("bob@example.com"))
+    );
     let created: chrono::DateTime<chrono::Utc> = grant["created_at"].as_str().unwrap().parse().unwrap();
     let expires: chrono::DateTime<chrono::Utc> = grant["expires_at"].as_str().unwrap().parse().unwrap();
     assert_eq!((expires - created).num_seconds(), 30 * 60, "Sym's duration is in minutes");

@@ -190,7 +190,9 @@ impl Reaper {
                     marked += 1;
                 }
                 Ok(false) => {} // changed meanwhile (extended, claimed): the next pass looks again
-                Err(fault) => tracing::error!(grant_id = %grant.grant_id(), error = %fault, "could not mark the expiry notice"),
+                Err(fault) => {
+                    tracing::error!(grant_id = %grant.grant_id(), error = %fault, "could not mark the expiry notice")
+                }
             }
         }
         marked

@@ -98,13 +98,31 @@ async fn the_pipes_turn_committed_changes_into_exactly_the_specs_events() {
     assert_eq!((glass["approver"].as_str(), glass["requester"].as_str()), (Some(""), Some("carol@example.com")));
     let soon = by_type[&("Grant Expiring Soon", e.as_str())];
     assert_eq!(soon["expires_at"], emergency["grant"]["expires_at"]);
-    assert_eq!(by_type[&("Grant Revocation Failed", f.as_str())]["event_id"], json!(format!("{f}:revocation-failed:1")));
-    let fields = ["event_id", "grant_id", "requester", "approver", "database", "target", "strategy", "db_user",
-        "status", "expires_at", "revoked_by", "reason"];
+    assert_eq!(
+        by_type[&("Grant Revocation Failed", f.as_str())]["event_id"],
+        json!(format!("{f}:revocation-failed:1"))
+    );
+    let fields = [
+        "event_id",
+        "grant_id",
+        "requester",
+        "approver",
+        "database",
+        "target",
+        "strategy",
+        "db_user",
+        "status",
+        "expires_at",
+        "revoked_by",
+        "reason",
+    ];
     for event in &events {
         let keys: BTreeSet<&str> = event.detail.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, fields.into_iter().collect(), "{event:?}");
-        assert_eq!((event.detail["database"].as_str(), event.detail["strategy"].as_str()), (Some(DB), Some("temp_user")));
+        assert_eq!(
+            (event.detail["database"].as_str(), event.detail["strategy"].as_str()),
+            (Some(DB), Some("temp_user"))
+        );
     }
     let ids: BTreeSet<&str> = events.iter().map(|e| e.detail["event_id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), events.len(), "event ids are unique per transition");
@@ -174,7 +192,11 @@ fn through_the_pipes(records: &[Value]) -> Vec<Event> {
         let pattern = json!({"detail": pipe["filter"]}).to_string();
         moto().call(EVENTS, "PutRule", &json!({"Name": name, "EventBusName": bus, "EventPattern": pattern}));
         let arn = format!("arn:aws:sqs:us-east-1:123456789012:{name}");
-        moto().call(EVENTS, "PutTargets", &json!({"Rule": name, "EventBusName": bus, "Targets": [{"Id": "q", "Arn": arn}]}));
+        moto().call(
+            EVENTS,
+            "PutTargets",
+            &json!({"Rule": name, "EventBusName": bus, "Targets": [{"Id": "q", "Arn": arn}]}),
+        );
         queues.push((pipe.clone(), queue));
     }
     for chunk in records.chunks(10) {

@@ -45,7 +45,8 @@ impl crate::Moto {
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read from moto");
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.into() };
+        let body =
+            if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.into() };
         let ok = head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200");
         assert!(ok, "{}.{operation} {input}: {head}\n{body}", service.target_prefix);
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{operation}: {e}: {body}"))

@@ -7,7 +7,10 @@
 #      table keys/GSIs/TTL, the EventBridge schedule equals eventbridge/reaper-schedule.json, function
 #      runtime/handler/env, IAM actions exactly as expected (no Scan, no wildcards), alarms, bucket settings,
 #      the bucket policy's secrets/ Deny as an exact statement (moto does not evaluate IAM conditions, so the
-#      document is checked, not its effect) and the lifecycle rule expiring old secret versions
+#      document is checked, not its effect), the lifecycle rule expiring old secret versions, and the
+#      lifecycle events: the table's stream, the pipes as eventbridge/lifecycle-pipes.json says (moto stores
+#      pipes but does not run them; crates/reaper/tests/events.rs runs their filters and templates) and the
+#      pipes' role
 #   5. terraform destroy
 # Ends with `terraform: N passed, M failed`; exits non-zero on any failure.
 #

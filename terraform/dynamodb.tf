@@ -6,6 +6,10 @@ resource "aws_dynamodb_table" "grants" {
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "grant_id"
   deletion_protection_enabled = var.table_deletion_protection
+  # The lifecycle events' source (events.tf): both images, so a pipe's filter can tell a transition from a
+  # lease write.
+  stream_enabled   = var.lifecycle_events
+  stream_view_type = var.lifecycle_events ? "NEW_AND_OLD_IMAGES" : null
 
   attribute {
     name = "grant_id"

@@ -77,3 +77,13 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the reaper's metrics (null if create_dashboard is false)."
   value       = one(aws_cloudwatch_dashboard.reaper[*].dashboard_name)
 }
+
+output "event_bus_arn" {
+  description = "The bus the lifecycle events (source jit-access) are put on; null when lifecycle_events is off."
+  value       = local.events_enabled ? local.event_bus_arn : null
+}
+
+output "grant_events_pipe_names" {
+  description = "The EventBridge Pipes from the grants table's stream to the bus, one per detail-type."
+  value       = [for p in aws_pipes_pipe.grant_events : p.name]
+}

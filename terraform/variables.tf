@@ -224,3 +224,21 @@ variable "aurora_cluster_identifiers" {
     error_message = "aurora_cluster_identifiers must be RDS cluster identifiers: 1-63 letters, digits and single hyphens, starting with a letter."
   }
 }
+
+variable "lifecycle_events" {
+  description = "Publish lifecycle events (Grant Activated, Expiring Soon, Revoked, Revocation Failed, Break Glass) from the table's stream through EventBridge Pipes."
+  type        = bool
+  default     = true
+}
+
+variable "event_bus_arn" {
+  description = "An existing event bus for the lifecycle events; null creates <name_prefix>-grants."
+  type        = string
+  default     = null
+}
+
+variable "pipes_file" {
+  description = "Override the pipes definition file (defaults to eventbridge/lifecycle-pipes.json in this repo)."
+  type        = string
+  default     = null
+}

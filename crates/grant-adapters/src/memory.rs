@@ -133,6 +133,16 @@ impl GrantRepo for MemoryStore {
         Ok((expired, next))
     }
 
+    async fn expiring_soon(&self, now_epoch: i64, within: i64) -> Result<Vec<Grant>, Fault> {
+        Ok(self.select(|g| {
+            let end = g.expires_at().timestamp();
+            g.status() == Status::Active
+                && g.expiry_notice_at().is_none()
+                && end > now_epoch
+                && end <= now_epoch + within
+        }))
+    }
+
     async fn grants_of_requester(&self, requester: &str, limit: Option<usize>) -> Result<Vec<Grant>, Fault> {
         let mut grants = self.select(|g| g.requester() == requester);
         grants.sort_by_key(|g| std::cmp::Reverse(g.created_at()));

@@ -44,6 +44,10 @@ pub trait GrantRepo: Send + Sync {
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Grant>, Option<Cursor>), Fault>;
 
+    /// Active grants ending in `(now_epoch, now_epoch + within]` whose end has not been announced yet
+    /// (`Grant::expires_soon`): one range query per expiry index partition.
+    async fn expiring_soon(&self, now_epoch: i64, within: i64) -> Result<Vec<Grant>, Fault>;
+
     /// One requester's grants, newest first, at most `limit`.
     async fn grants_of_requester(&self, requester: &str, limit: Option<usize>) -> Result<Vec<Grant>, Fault>;
 }

@@ -180,6 +180,23 @@ impl GrantStore {
         Ok((decode_all(page.items.unwrap_or_default()), next.map(Cursor)))
     }
 
+    /// Active grants ending in `(now_epoch, now_epoch + within]` not yet announced: a range query on each active
+    /// partition of the expiry index, so the read follows what ends soon, not what is live.
+    pub async fn expiring_soon(&self, now_epoch: i64, within: i64) -> Result<Vec<Grant>, Fault> {
+        collect_all(active_shards().map(|shard| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(EXPIRY_INDEX)
+                .key_condition_expression("expiry_shard = :shard AND expires_at_epoch BETWEEN :after AND :until")
+                .filter_expression("attribute_not_exists(expiry_notice_at)")
+                .expression_attribute_values(":shard", AttributeValue::S(shard))
+                .expression_attribute_values(":after", AttributeValue::N((now_epoch + 1).to_string()))
+                .expression_attribute_values(":until", AttributeValue::N((now_epoch + within).to_string()))
+        }))
+        .await
+    }
+
     /// Every pending grant: provisionings in flight, or crashed ones for the reaper to clean up.
     pub async fn pending(&self) -> Result<Vec<Grant>, Fault> {
         collect_all(pending_shards().map(|shard| self.expiry_query(shard))).await
@@ -319,6 +336,10 @@ impl GrantRepo for GrantStore {
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Grant>, Option<Cursor>), Fault> {
         GrantStore::expired_page(self, now_epoch, page_size, cursor).await
+    }
+
+    async fn expiring_soon(&self, now_epoch: i64, within: i64) -> Result<Vec<Grant>, Fault> {
+        GrantStore::expiring_soon(self, now_epoch, within).await
     }
 
     async fn grants_of_requester(&self, requester: &str, limit: Option<usize>) -> Result<Vec<Grant>, Fault> {

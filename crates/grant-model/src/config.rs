@@ -207,6 +207,15 @@ pub struct TargetConfig {
     /// Counted from `created_at`; 4 x `max_duration_seconds` when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_total_seconds: Option<u64>,
+    /// A grant needs an allowed approver (see `policy::approval`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_approver: bool,
+    /// Who may approve; empty means anyone but the requester. Compared as identities (trimmed, any case).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// A request with `"break_glass": true` may go without an approver; the grant is flagged for review.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_break_glass: bool,
 }
 
 impl Config {
@@ -297,6 +306,9 @@ impl TargetConfig {
         if self.connection_limit.is_some_and(|limit| limit < 1) {
             return Err("connection_limit must be at least 1".into());
         }
+        if self.approvers.iter().any(|a| a.trim().is_empty()) {
+            return Err("approvers must not contain an empty name".into());
+        }
         if self.strategy == Strategy::RoleEscalation && (!self.statements.is_empty() || self.connection_limit.is_some())
         {
             // Both would change an existing user permanently, outliving the grant.
@@ -345,7 +357,7 @@ impl fmt::Debug for AdminCredentials {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) const SPEC_EXAMPLE: &str = r#"{

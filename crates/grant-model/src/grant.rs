@@ -25,6 +25,8 @@ pub const MAX_PROVISIONING_ATTEMPTS: usize = 5;
 /// The reaper never gives up; it only stops a failing grant from starving the others.
 const RETRY_BASE_SECONDS: i64 = 60;
 const RETRY_MAX_SECONDS: i64 = 30 * 60;
+/// How long before `expires_at` the reaper announces a grant's end (`Grant Expiring Soon`).
+pub const EXPIRY_NOTICE_SECONDS: i64 = 15 * 60;
 /// A live grant expired longer ago than this is overdue: the reaper is failing or falling behind.
 pub const OVERDUE_AFTER_SECONDS: i64 = 15 * 60;
 
@@ -204,6 +206,9 @@ pub struct Grant {
     pub(crate) lease: Option<Lease>,
     /// After a failed revocation: the reaper tries again no earlier than this (epoch seconds).
     pub(crate) next_attempt_at: Option<i64>,
+    /// When the reaper announced that this grant expires soon; cleared by an extension, so the new end is
+    /// announced too. The write that sets it is what the `Grant Expiring Soon` pipe picks up.
+    pub(crate) expiry_notice_at: Option<DateTime<Utc>>,
 }
 
 /// Read-only access to what a grant holds.
@@ -286,6 +291,10 @@ impl Grant {
     pub fn next_attempt_at(&self) -> Option<i64> {
         self.next_attempt_at
     }
+    /// When the reaper announced that this grant expires soon, if it has since the last extension.
+    pub fn expiry_notice_at(&self) -> Option<DateTime<Utc>> {
+        self.expiry_notice_at
+    }
 }
 
 impl Grant {
@@ -316,6 +325,7 @@ impl Grant {
             user_prefix: Some(new.user_prefix),
             lease: None,
             next_attempt_at: None,
+            expiry_notice_at: None,
         };
         let actor = grant.requester.clone();
         grant.record(now, None, Status::Pending, &actor, note);
@@ -423,6 +433,7 @@ impl Grant {
         }
         let previous = self.expires_at;
         self.expires_at = new_end;
+        self.expiry_notice_at = None;
         let note = format!("extended from {} to {}: {reason}", format_time(previous), format_time(self.expires_at));
         self.transition(now, Status::Active, actor, note);
         Ok(())
@@ -440,6 +451,21 @@ impl Grant {
             Status::Pending if self.pending_since() <= now - pending_grace => Some(Reap::AbandonedPending),
             _ => None,
         }
+    }
+
+    /// Whether the reaper should announce this grant's end now: active, not yet announced, and ending within
+    /// `EXPIRY_NOTICE_SECONDS` (not already ended: an expired grant is announced by its revocation).
+    pub fn expires_soon(&self, now: DateTime<Utc>) -> bool {
+        self.status == Status::Active
+            && self.expiry_notice_at.is_none()
+            && !self.is_expired(now)
+            && self.expires_at <= now + Duration::seconds(EXPIRY_NOTICE_SECONDS)
+    }
+
+    /// The grant with its coming end announced at `now`: what the reaper writes, once, for `Grant Expiring Soon`.
+    /// Not a transition: status and history stay as they are.
+    pub fn with_expiry_notice(&self, now: DateTime<Utc>) -> Grant {
+        Grant { expiry_notice_at: Some(now), ..self.clone() }
     }
 
     /// Live and expired more than `OVERDUE_AFTER_SECONDS` ago.
@@ -594,6 +620,24 @@ pub(crate) mod rfc3339 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_is_announced_once_per_end() {
+        let mut g = sample(Strategy::TempUser);
+        g.activate(t(0)).unwrap();
+        let end = g.expires_at;
+        let before = end - Duration::seconds(EXPIRY_NOTICE_SECONDS);
+        assert!(!g.expires_soon(before - Duration::seconds(1)));
+        assert!(g.expires_soon(before) && g.expires_soon(end - Duration::seconds(1)));
+        assert!(!g.expires_soon(end), "an expired grant is announced by its revocation");
+        let noticed = g.with_expiry_notice(before);
+        assert!(!noticed.expires_soon(before));
+        assert_eq!((noticed.history.len(), noticed.status), (g.history.len(), g.status), "not a transition");
+        let mut extended = noticed.clone();
+        let limits = ExtensionLimits { max_extensions: 5, max_total_seconds: 1 << 20 };
+        extended.extend(before, 3600, limits, "alice", "more").unwrap();
+        assert_eq!(extended.expiry_notice_at, None, "the new end is announced too");
+    }
 
     pub(crate) fn t(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_795_000_000 + secs, 0).unwrap()

@@ -66,6 +66,9 @@ pub struct GrantItem {
     /// Contract note: after a failed revocation, the reaper's next attempt is no earlier than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<i64>,
+    /// Contract note: when the reaper announced the grant's coming end (`Grant Expiring Soon`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
+    pub expiry_notice_at: Option<DateTime<Utc>>,
 }
 
 const PENDING_SHARD_PREFIX: &str = "pending-";
@@ -124,6 +127,7 @@ impl From<&Grant> for GrantItem {
             lease_owner: g.lease.as_ref().map(|l| l.owner().to_string()),
             lease_until: g.lease.as_ref().map(Lease::until),
             next_attempt_at: g.next_attempt_at,
+            expiry_notice_at: g.expiry_notice_at,
         }
     }
 }
@@ -158,6 +162,7 @@ impl From<GrantItem> for Grant {
                 _ => None,
             },
             next_attempt_at: i.next_attempt_at,
+            expiry_notice_at: i.expiry_notice_at,
         }
     }
 }

@@ -28,6 +28,7 @@
 //! * [`config`], [`policy`], [`escalation`], [`naming`], [`sql`]: the rules for config, durations, role
 //!   escalation, role names, and the SQL that carries a grant out.
 //! * [`schema`]: the JSON Schemas of requests and responses.
+//! * [`sym`]: Sym's Lambda strategy events, read into what they ask.
 //!
 //! Everything else (text checks, identity cleaning, secrets, error formatting) is private.
 
@@ -45,6 +46,7 @@ pub mod response;
 pub mod schema;
 mod secret;
 pub mod sql;
+pub mod sym;
 mod text;
 
 pub use config::{AdminCredentials, Config, DatabaseConfig, Endpoint, ReaderConfig, SslMode, Strategy, TargetConfig};

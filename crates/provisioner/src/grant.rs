@@ -26,6 +26,7 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
     let config = app.source.config().await?;
     let (db, target) = policy::lookup(&config, &req.database, &req.target)?;
     let duration = policy::grant_duration(target, req.duration_seconds)?;
+    let break_glass = policy::approval(target, &req.requester, req.approver.as_deref(), req.break_glass)?;
     let db_user = escalation_user(&req, target)?;
     let grant_id = match &req.request_id {
         Some(request_id) => naming::grant_id_for_request(request_id),
@@ -52,7 +53,7 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
             roles: target.roles.clone(),
             user_prefix: config.user_prefix.clone(),
             duration_seconds: duration,
-            break_glass: false,
+            break_glass,
         },
         now_seconds(),
     )
@@ -281,6 +282,7 @@ async fn retried(
         && existing.target() == req.target
         && existing.reason() == req.reason
         && same_approver
+        && existing.break_glass() == req.break_glass
         && req.db_user.as_ref().is_none_or(|u| *u == existing.db_user())
         && existing.requested_duration_seconds() == Some(duration);
     if !same_request {

@@ -5,6 +5,7 @@ mod grant;
 mod manage;
 pub mod payload;
 pub mod raw_body;
+mod sym;
 
 use grant_adapters::{ConfigSource, Connections, Fault, GrantRepo, GrantStore, Revocation, Settings};
 use grant_model::grant::PROVISIONER;
@@ -86,6 +87,15 @@ impl App {
 
     /// One invocation: the response for a handled request (including client errors), or a fault.
     pub async fn handle(&self, payload: Value) -> Result<Value, Fault> {
+        if grant_model::sym::is_sym_event(&payload) {
+            let span = tracing::info_span!(
+                "request",
+                action = "sym",
+                grant_id = tracing::field::Empty,
+                requester = tracing::field::Empty
+            );
+            return sym::handle(self, payload).instrument(span).await;
+        }
         let request = match Request::parse(payload) {
             Ok(request) => request,
             Err(error) => {

@@ -8,8 +8,8 @@ mod metrics;
 use futures::stream::{self, StreamExt};
 use grant_adapters::revoke::revoke_unaccounted;
 use grant_adapters::{ConfigSource, Connections, Fault, GrantRepo, GrantStore, Outcome, Revocation, Settings, Why};
-use grant_model::grant::{format_time, now_seconds, REAPER};
-use grant_model::{naming, sql, Config, Grant, Strategy};
+use grant_model::grant::{format_time, now_seconds, EXPIRY_NOTICE_SECONDS, REAPER};
+use grant_model::{naming, sql, Config, Expect, Grant, Strategy};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -49,6 +49,9 @@ pub struct Summary {
     /// the pass, whether they failed, were deferred or wait out a backoff.
     #[serde(skip)]
     pub overdue: usize,
+    /// Not part of the SPEC's result: grants whose coming end this pass announced (`Grant Expiring Soon`).
+    #[serde(skip)]
+    pub expiry_notices: usize,
 }
 
 impl Summary {
@@ -131,6 +134,9 @@ impl Reaper {
         }
         summary.add(&self.reap_page(&config, retries, deadline).await);
         if remaining(deadline) > DEADLINE_MARGIN {
+            summary.expiry_notices = self.notice_expiring().await;
+        }
+        if remaining(deadline) > DEADLINE_MARGIN {
             match self.store.live_grants().await {
                 Ok(live) => {
                     let prefixes = prefixes(&config, &live);
@@ -157,10 +163,40 @@ impl Reaper {
             drift_revoked = summary.drift_revoked,
             deferred = summary.deferred,
             overdue = summary.overdue,
+            expiry_notices = summary.expiry_notices,
             duration_ms = summary.duration_ms,
             "reaper pass done"
         );
         Ok(summary)
+    }
+
+    /// Marks each active grant ending within `EXPIRY_NOTICE_SECONDS` as announced, once, with a conditional write;
+    /// the table's stream carries that write to the `Grant Expiring Soon` pipe. Returns how many it marked. A
+    /// failure is logged: the next pass tries again, and the grant's revocation is announced regardless.
+    async fn notice_expiring(&self) -> usize {
+        let now = now_seconds();
+        let soon = match self.store.expiring_soon(now.timestamp(), EXPIRY_NOTICE_SECONDS).await {
+            Ok(soon) => soon,
+            Err(fault) => {
+                tracing::error!(error = %fault, "expiry notices skipped: the expiry index could not be read");
+                return 0;
+            }
+        };
+        let mut marked = 0;
+        // The index may lag the table; the write's condition (the row as read, no live lease) settles it.
+        for grant in soon.into_iter().filter(|g| g.expires_soon(now)) {
+            match self.store.replace(&grant, &grant.with_expiry_notice(now), Expect::NoLiveLease).await {
+                Ok(true) => {
+                    tracing::info!(grant_id = %grant.grant_id(), expires_at = %format_time(grant.expires_at()), "expiry announced");
+                    marked += 1;
+                }
+                Ok(false) => {} // changed meanwhile (extended, claimed): the next pass looks again
+                Err(fault) => {
+                    tracing::error!(grant_id = %grant.grant_id(), error = %fault, "could not mark the expiry notice")
+                }
+            }
+        }
+        marked
     }
 
     /// The grants of one page that need the reaper now, databases in parallel; past the deadline, only counted.

@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 
+pub mod aws_json;
 mod certs;
 mod cut;
 mod fault;

@@ -16,7 +16,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The process-wide moto server; see [`moto()`].
 pub struct Moto {
-    port: u16,
+    pub(crate) port: u16,
     /// Never waited on: statics are not dropped, the guard exits by itself.
     _guard: Child,
 }

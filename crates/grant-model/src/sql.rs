@@ -107,11 +107,18 @@ pub fn memberships(db_user: &str) -> Statement {
     )
 }
 
-/// The members of the marker role: every temporary user this system made and has not dropped yet.
+/// The members of the marker role: every temporary user this system made and has not dropped yet. On PostgreSQL
+/// 16+ the role that created the marker (the admin) is a member too, with ADMIN OPTION (and, if
+/// `createrole_self_grant` is set, a second, ordinary membership): an administrator of the marker, never a
+/// temporary user, so neither it nor any member holding ADMIN OPTION is listed. Temporary users join with
+/// `IN ROLE`, which gives no ADMIN OPTION.
 pub fn marker_members(marker_role: &str) -> Statement {
     Statement::query(
         "SELECT u.rolname FROM pg_auth_members m \
-         JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = $1",
+         JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
+         WHERE r.rolname = $1 AND u.rolname <> current_user \
+         AND NOT EXISTS (SELECT 1 FROM pg_auth_members a WHERE a.roleid = m.roleid AND a.member = m.member \
+                         AND a.admin_option)",
         &[marker_role],
     )
 }
@@ -264,18 +271,29 @@ pub fn schemas_to_lend(retired_role: &str, username: &str) -> Statement {
 }
 
 /// One row of text columns `can_login, superuser, has_members, is_admin, is_temporary_user` (`true`/`false`) for
-/// the user an escalation names; no row if it does not exist.
+/// the user an escalation names; no row if it does not exist. `has_members` counts the memberships that pass the
+/// user's rights on (see `CONVEYS_RIGHTS`): on PostgreSQL 16+ whoever created the user (on Aurora usually the
+/// master user) is a member that only administers it, which must not make every such user a group.
 pub fn user_facts(db_user: &str, marker_role: &str) -> Statement {
     Statement::query(
-        "SELECT r.rolcanlogin::text, r.rolsuper::text, \
-         EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid)::text, \
-         (r.rolname = current_user)::text, \
-         EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles k ON k.oid = m.roleid \
-                 WHERE m.member = r.oid AND k.rolname = $2)::text \
-         FROM pg_roles r WHERE r.rolname = $1",
+        &format!(
+            "SELECT r.rolcanlogin::text, r.rolsuper::text, \
+             EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid AND {CONVEYS_RIGHTS})::text, \
+             (r.rolname = current_user)::text, \
+             EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles k ON k.oid = m.roleid \
+                     WHERE m.member = r.oid AND k.rolname = $2)::text \
+             FROM pg_roles r WHERE r.rolname = $1"
+        ),
         &[db_user, marker_role],
     )
 }
+
+/// A condition on the membership row `m`: it passes the role's rights on to the member (INHERIT or SET ROLE).
+/// PostgreSQL 16+ records both per membership, and a role's creator holds one with neither (ADMIN OPTION only);
+/// 14 and 15 lack the columns and every membership passes the rights on. Reading the row as JSON works on all of
+/// them without asking the server's version.
+const CONVEYS_RIGHTS: &str = "COALESCE((to_jsonb(m) ->> 'inherit_option')::bool \
+    OR (to_jsonb(m) ->> 'set_option')::bool, true)";
 
 /// Rows `(member, role)`: memberships in `roles` that the admin (the current user) granted, except those of
 /// members of a marker role (temporary users are the orphan sweep's). For the reconciler. Both lists travel as

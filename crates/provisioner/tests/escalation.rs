@@ -70,3 +70,24 @@ async fn unknown_and_hostile_users_are_refused() {
     assert!(env.roles().await.contains(&"dba".to_string()));
     assert!(env.items().await.is_empty());
 }
+
+/// On Aurora the master user, which is not a superuser, creates the application's users, and on PostgreSQL 16+
+/// that makes it a member of each (with ADMIN OPTION only, which passes no rights on). Such a user is still an
+/// ordinary login role, not a group, and can be escalated.
+#[tokio::test]
+async fn a_user_created_by_a_non_superuser_can_be_escalated() {
+    let env = Env::new().await;
+    let postgres = env.pg.superuser("postgres").await;
+    postgres
+        .batch_execute(
+            "CREATE ROLE master LOGIN CREATEROLE; SET ROLE master; \
+             CREATE ROLE carol LOGIN PASSWORD 'carol-password'; RESET ROLE",
+        )
+        .await
+        .unwrap();
+    let granted = env.call(escalation("carol@example.com", None)).await;
+    assert_eq!(granted["ok"], json!(true), "{granted}");
+    assert_eq!(env.memberships("carol").await, ["dba"]);
+    env.call(revoke(&granted)).await;
+    assert!(env.memberships("carol").await.is_empty());
+}

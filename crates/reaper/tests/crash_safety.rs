@@ -80,7 +80,10 @@ async fn one_pass_after_a_crash_at_any_step_leaves_nothing_behind() {
     create_temp_user(&env, after_commit.db_user()).await;
     // Escalation, crashed after the GRANT committed.
     let escalation = abandoned_pending(&env, Strategy::RoleEscalation, "alice", &["dba"], 1000).await;
-    admin.batch_execute("GRANT dba TO alice").await.unwrap();
+    // Granted by the admin, as the provisioner does: on PostgreSQL 16+ a REVOKE takes back only the grantor's own
+    // grant, so one made by the superuser would not be the crashed escalation's.
+    let bot = env.pg.connect(common::ADMIN_USER, common::ADMIN_PASSWORD, DB).await.unwrap();
+    bot.batch_execute("GRANT dba TO alice").await.unwrap();
     // A provisioning still in flight (young pending row, role just created): must be left alone.
     let in_flight =
         abandoned_pending(&env, Strategy::TempUser, &naming::temp_username("jit_", "p4"), &["readonly"], 5).await;

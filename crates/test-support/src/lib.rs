@@ -1,6 +1,7 @@
 //! Test environment the project owns, for integration tests of the other crates:
 //!
-//! * [`PgCluster`]: a throwaway PostgreSQL cluster per test, on its own port.
+//! * [`PgCluster`]: a throwaway PostgreSQL cluster per test, on its own port, of the major
+//!   `JIT_TEST_PG_MAJOR` asks for (see `pg_versions`).
 //! * [`moto()`]: one moto server (S3, DynamoDB, ...) per test process.
 //! * [`RuntimeApi`] + [`LambdaProcess`]: run a real Lambda binary against a
 //!   double of the Lambda Runtime API.
@@ -15,6 +16,7 @@ mod cut;
 mod fault;
 mod lambda_api;
 mod moto;
+mod pg_versions;
 mod postgres;
 
 pub mod fixture;
@@ -25,6 +27,7 @@ pub use cut::CutAfterCommit;
 pub use fault::ApplyThenFail;
 pub use lambda_api::{Invocation, LambdaProcess, RuntimeApi};
 pub use moto::{moto, unique_name, Moto, MotoBusy};
+pub use pg_versions::{requested_major, MAJOR_VAR};
 pub use postgres::{remove_template, KeyType, PgCluster, TlsOptions, SUPERUSER_PASSWORD};
 pub use scanned::ScannedCount;
 

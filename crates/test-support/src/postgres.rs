@@ -315,7 +315,7 @@ fn template() -> &'static Template {
         let dir = template_dir();
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir(&dir).expect("create template dir");
-        let template = Template { bin: bin_dir(), data: dir.join("data"), owner };
+        let template = Template { bin: crate::pg_versions::bin_dir(), data: dir.join("data"), owner };
         let pwfile = dir.join("pwfile");
         fs::write(&pwfile, SUPERUSER_PASSWORD).expect("write pwfile");
         for path in [&dir, &pwfile] {
@@ -335,26 +335,6 @@ fn template() -> &'static Template {
         run(&mut initdb);
         template
     })
-}
-
-/// /usr/lib/postgresql/<highest>/bin, else `pg_config --bindir`.
-fn bin_dir() -> PathBuf {
-    let versioned = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path())))
-        .filter(|(_, p)| p.join("bin/initdb").exists())
-        .max_by_key(|(v, _)| *v)
-        .map(|(_, p)| p.join("bin"));
-    let from_pg_config = || {
-        let out = Command::new("pg_config").arg("--bindir").output().ok()?;
-        let dir = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-        dir.join("initdb").exists().then_some(dir)
-    };
-    versioned
-        .or_else(from_pg_config)
-        .unwrap_or_else(|| panic!("PostgreSQL server binaries (initdb, postgres) not found: run scripts/setup.sh"))
 }
 
 /// Removes cluster and template dirs left by test processes that no longer exist

@@ -67,8 +67,10 @@ impl Env {
             .orders()
             .await
             .query(
+                // Not the admin: on PostgreSQL 16+ the marker's creator is a member with ADMIN OPTION.
                 "SELECT u.rolname::text FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid \
-                 JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = 'jit_managed' ORDER BY 1",
+                 JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = 'jit_managed' AND NOT m.admin_option \
+                 ORDER BY 1",
                 &[],
             )
             .await

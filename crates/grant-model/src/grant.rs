@@ -3,6 +3,7 @@
 //! `status`. Time is passed in (whole seconds), so the rules are testable and rows compare exactly.
 
 use crate::config::Strategy;
+use crate::delivery::CredentialsRef;
 use crate::error::{ClientError, ErrorCode};
 use crate::lease::Lease;
 use crate::naming;
@@ -204,6 +205,9 @@ pub struct Grant {
     pub(crate) lease: Option<Lease>,
     /// After a failed revocation: the reaper tries again no earlier than this (epoch seconds).
     pub(crate) next_attempt_at: Option<i64>,
+    /// Where the credentials were delivered (`credential_delivery` secrets_manager/ssm): recorded on the pending
+    /// row before anything is written there, so whoever ends the grant deletes it.
+    pub(crate) credentials_ref: Option<String>,
 }
 
 /// Read-only access to what a grant holds.
@@ -286,6 +290,10 @@ impl Grant {
     pub fn next_attempt_at(&self) -> Option<i64> {
         self.next_attempt_at
     }
+    /// Where the credentials were delivered, if not in the response.
+    pub fn credentials_ref(&self) -> Option<CredentialsRef> {
+        self.credentials_ref.as_deref().map(CredentialsRef::parse)
+    }
 }
 
 impl Grant {
@@ -316,6 +324,7 @@ impl Grant {
             user_prefix: Some(new.user_prefix),
             lease: None,
             next_attempt_at: None,
+            credentials_ref: None,
         };
         let actor = grant.requester.clone();
         grant.record(now, None, Status::Pending, &actor, note);
@@ -505,6 +514,11 @@ impl Grant {
     /// The NOLOGIN role, holding no privileges, that receives what a revoked temporary user owned.
     pub fn retired_role(&self, current_prefix: &str) -> String {
         naming::retired_role(self.user_prefix(current_prefix))
+    }
+
+    /// The grant with its credentials delivered to `location` (a secret's name becomes its ARN once created).
+    pub fn delivered_to(&self, location: Option<&CredentialsRef>) -> Grant {
+        Grant { credentials_ref: location.map(|l| l.as_str().to_string()), ..self.clone() }
     }
 
     /// This grant with `lease` held on it (what a claim writes).

@@ -66,6 +66,9 @@ pub struct GrantItem {
     /// Contract note: after a failed revocation, the reaper's next attempt is no earlier than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<i64>,
+    /// Contract note: the secret's ARN or the parameter's name the credentials were delivered to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_ref: Option<String>,
 }
 
 const PENDING_SHARD_PREFIX: &str = "pending-";
@@ -124,6 +127,7 @@ impl From<&Grant> for GrantItem {
             lease_owner: g.lease.as_ref().map(|l| l.owner().to_string()),
             lease_until: g.lease.as_ref().map(Lease::until),
             next_attempt_at: g.next_attempt_at,
+            credentials_ref: g.credentials_ref.clone(),
         }
     }
 }
@@ -158,6 +162,7 @@ impl From<GrantItem> for Grant {
                 _ => None,
             },
             next_attempt_at: i.next_attempt_at,
+            credentials_ref: i.credentials_ref,
         }
     }
 }

@@ -65,6 +65,8 @@ mod tests {
             connection_limit: None,
             max_extensions: None,
             max_total_seconds: None,
+            auth: Default::default(),
+            credential_delivery: Default::default(),
         }
     }
 

@@ -1,13 +1,15 @@
 //! The I/O both Lambdas share: settings from the environment, the config document and admin credentials from
-//! S3, grants in DynamoDB (behind [`GrantRepo`], with a memory store for unit tests), admin sessions to
+//! S3 (or Secrets Manager, or an IAM token), delivered credentials in Secrets Manager or SSM, grants in DynamoDB (behind [`GrantRepo`], with a memory store for unit tests), admin sessions to
 //! PostgreSQL, and the one revocation routine. Adapters carry out what `grant-model` decides; they decide nothing
 //! themselves.
 
 pub mod config_source;
+pub mod delivery;
 pub mod error;
 pub mod logging;
 pub mod memory;
 pub mod pg;
+pub mod rds_token;
 #[cfg(test)]
 mod races;
 pub mod repo;
@@ -17,6 +19,7 @@ pub mod store;
 pub mod tls;
 
 pub use config_source::ConfigSource;
+pub use delivery::Delivery;
 pub use error::Fault;
 pub use memory::MemoryStore;
 pub use pg::Connections;

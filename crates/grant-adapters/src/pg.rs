@@ -1,6 +1,6 @@
 //! Admin sessions to the configured databases: one connection per database, made on first use and reused
-//! across warm invocations; re-made when the server closed it. A refused admin password is re-read from S3
-//! once, so a rotation needs no redeploy.
+//! across warm invocations; re-made when the server closed it. A refused admin password is re-read (or a new
+//! IAM token signed) once, so a rotation needs no redeploy.
 
 use crate::config_source::ConfigSource;
 use crate::error::Fault;
@@ -46,7 +46,7 @@ impl Connections {
 async fn connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<Client, Fault> {
     match try_connect(name, db, source).await {
         Err(fault) if fault.sqlstate() == Some(INVALID_PASSWORD) => {
-            source.forget(&db.admin_secret_key).await;
+            source.forget_admin(db).await;
             try_connect(name, db, source).await
         }
         other => other,
@@ -54,14 +54,14 @@ async fn connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Resu
 }
 
 async fn try_connect(name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<Client, Fault> {
-    let admin = source.admin_credentials(db).await?;
+    let admin = source.admin_login(db).await?;
     let mut config = tokio_postgres::Config::new();
     config
         .host(&db.host)
         .port(db.port)
         .dbname(&db.dbname)
-        .user(&admin.username)
-        .password(admin.password.as_bytes())
+        .user(admin.username())
+        .password(admin.password())
         .application_name("jit-access")
         // A revocation stuck behind a lock must fail (and be retried) well within its lease.
         .options("-c statement_timeout=20000 -c lock_timeout=10000")

@@ -8,6 +8,7 @@
 //! lease that runs out, and the next attempt repeats the (idempotent) work.
 
 use crate::config_source::ConfigSource;
+use crate::delivery::Delivery;
 use crate::error::{Conflict, Fault};
 use crate::pg::{self, Connections, Session};
 use crate::repo::GrantRepo;
@@ -43,6 +44,8 @@ pub struct Revocation<'a> {
     pub store: &'a dyn GrantRepo,
     pub connections: &'a Connections,
     pub source: &'a ConfigSource,
+    /// Where delivered credentials are deleted from.
+    pub delivery: &'a Delivery,
     pub retention: Retention,
     /// Who acts, for lease owners and history: `reaper`, `provisioner`, `grantctl`.
     pub holder: &'a str,
@@ -94,17 +97,23 @@ impl Revocation<'_> {
         Ok(ended)
     }
 
-    /// Takes away the database access `grant` gave; does not touch the row. Also what a provisioning that failed
-    /// or died runs, so whatever it may have created is gone.
+    /// Takes away the database access `grant` gave, and the secret or parameter its credentials were delivered to;
+    /// does not touch the row. Also what a provisioning that failed or died runs, so whatever it may have created
+    /// is gone.
     pub async fn revoke_access(&self, config: &Config, grant: &Grant) -> Result<(), Fault> {
         let mut session = self.session(config, grant.database()).await?;
         match grant.strategy() {
             Strategy::TempUser => {
                 let prefix = grant.user_prefix(&config.user_prefix);
-                drop_temp_user(&mut session, grant.db_user(), prefix).await.map(drop)
+                drop_temp_user(&mut session, grant.db_user(), prefix).await.map(drop)?;
             }
-            Strategy::RoleEscalation => self.revoke_escalation(&mut session, grant).await,
+            Strategy::RoleEscalation => self.revoke_escalation(&mut session, grant).await?,
         }
+        // --- delivered credentials (issue 12): after the user is gone, so a failure here is retried as a whole.
+        if let Some(location) = grant.credentials_ref() {
+            self.delivery.delete(&location).await?;
+        }
+        Ok(())
     }
 
     /// Drops a temporary user of `prefix` that no live grant accounts for (a crash left it behind). False if it

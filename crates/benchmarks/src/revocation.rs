@@ -73,6 +73,7 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
         store: &*reaper.store,
         connections: &reaper.connections,
         source: &reaper.source,
+        delivery: &reaper.delivery,
         retention: reaper.settings.retention,
         holder: "bench",
     };

@@ -7,7 +7,7 @@ mod metrics;
 
 use futures::stream::{self, StreamExt};
 use grant_adapters::revoke::revoke_unaccounted;
-use grant_adapters::{ConfigSource, Connections, Fault, GrantRepo, GrantStore, Outcome, Revocation, Settings, Why};
+use grant_adapters::{ConfigSource, Connections, Delivery, Fault, GrantRepo, GrantStore, Outcome, Revocation, Settings, Why};
 use grant_model::grant::{format_time, now_seconds, REAPER};
 use grant_model::{naming, sql, Config, Grant, Strategy};
 use serde::Serialize;
@@ -33,6 +33,7 @@ pub struct Reaper {
     pub store: Arc<dyn GrantRepo>,
     pub source: ConfigSource,
     pub connections: Connections,
+    pub delivery: Delivery,
 }
 
 /// The SPEC's pass summary: the reaper's result.
@@ -69,6 +70,7 @@ impl Reaper {
             store: Arc::new(store),
             source: ConfigSource::new(sdk, &settings),
             connections: Connections::default(),
+            delivery: Delivery::new(sdk, &settings.secret_name_prefix),
             settings,
         }
     }
@@ -84,6 +86,7 @@ impl Reaper {
             store: &*self.store,
             connections: &self.connections,
             source: &self.source,
+            delivery: &self.delivery,
             retention: self.settings.retention,
             holder: REAPER,
         }

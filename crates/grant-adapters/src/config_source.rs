@@ -34,7 +34,10 @@ pub struct ConfigSource {
 pub enum AdminLogin {
     Password(AdminCredentials),
     /// `admin_iam_user`: the token is sent as the password.
-    Token { username: String, token: AuthToken },
+    Token {
+        username: String,
+        token: AuthToken,
+    },
 }
 
 impl AdminLogin {
@@ -105,7 +108,10 @@ impl ConfigSource {
             }
         }
         let client = self.secrets_manager.get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk));
-        let fault = |message: String| Fault::Aws { service: "Secrets Manager", message: format!("GetSecretValue {arn}: {message}") };
+        let fault = |message: String| Fault::Aws {
+            service: "Secrets Manager",
+            message: format!("GetSecretValue {arn}: {message}"),
+        };
         let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
             use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
             fault(format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("no message")))

@@ -89,7 +89,8 @@ impl Delivery {
 
     async fn put_parameter(&self, name: &str, value: String, tags: &[(&str, &str)]) -> Result<(), Fault> {
         use aws_sdk_ssm::types::{ParameterType, Tag};
-        let mut create = self.parameters().put_parameter().name(name).value(value.clone()).r#type(ParameterType::SecureString);
+        let mut create =
+            self.parameters().put_parameter().name(name).value(value.clone()).r#type(ParameterType::SecureString);
         for (key, tag) in tags {
             let tag = Tag::builder().key(*key).value(*tag).build();
             let tag = tag.map_err(|e| Fault::Aws { service: "SSM", message: format!("tag {key}: {e}") })?;

@@ -9,9 +9,9 @@ pub mod error;
 pub mod logging;
 pub mod memory;
 pub mod pg;
-pub mod rds_token;
 #[cfg(test)]
 mod races;
+pub mod rds_token;
 pub mod repo;
 pub mod revoke;
 pub mod settings;

@@ -19,12 +19,15 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// refused login) must not start with a token about to lapse.
 const SPARE_LIFE: Duration = Duration::from_secs(5 * 60);
 
+/// Where a token lets one log in: host, port, database user.
+type Target = (String, u16, String);
+
 /// Signs `rds-db:connect` tokens with the Lambda's own credentials; the admin's are cached per connection target.
 pub struct TokenSigner {
     credentials: Option<SharedCredentialsProvider>,
     region: Option<String>,
-    /// (host, port, user) -> (usable until, token).
-    admin_tokens: Mutex<HashMap<(String, u16, String), (SystemTime, AuthToken)>>,
+    /// Each admin token with the time until which it is used.
+    admin_tokens: Mutex<HashMap<Target, (SystemTime, AuthToken)>>,
     /// Tests only: sign as if it were this time, so a server can be given the token in advance.
     frozen_at: Option<SystemTime>,
 }

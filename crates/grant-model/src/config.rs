@@ -224,7 +224,9 @@ impl Config {
 /// The rules for each admin credential source; on failure, the field at fault and why.
 fn check_admin_source(admin: AdminSource, sslmode: SslMode) -> Result<(), (&'static str, String)> {
     match admin {
-        AdminSource::S3Object(key) if !key.starts_with(ADMIN_SECRET_PREFIX) || key.len() == ADMIN_SECRET_PREFIX.len() => {
+        AdminSource::S3Object(key)
+            if !key.starts_with(ADMIN_SECRET_PREFIX) || key.len() == ADMIN_SECRET_PREFIX.len() =>
+        {
             Err((
                 "admin_secret_key",
                 format!(
@@ -412,7 +414,8 @@ mod tests {
         let config = parsed(arn).unwrap();
         assert!(matches!(config.databases["orders"].admin(), Ok(AdminSource::Secret(a)) if a.contains("rds!cluster")));
         assert_eq!(parsed(iam).unwrap().databases["orders"].admin(), Ok(AdminSource::IamUser("jit_admin")));
-        for fields in [format!("{key}, {arn}"), format!("{arn}, {iam}"), r#""ca_bundle_key": "tls/ca.pem""#.to_string()] {
+        for fields in [format!("{key}, {arn}"), format!("{arn}, {iam}"), r#""ca_bundle_key": "tls/ca.pem""#.to_string()]
+        {
             let err = parsed(&fields).unwrap_err();
             assert!(err.0.contains("databases.orders must name exactly one of admin_secret_key"), "{fields}: {err}");
         }
@@ -422,7 +425,8 @@ mod tests {
 
     #[test]
     fn iam_admin_requires_a_verified_server() {
-        let iam = SPEC_EXAMPLE.replace(r#""admin_secret_key": "secrets/orders-admin.json""#, r#""admin_iam_user": "bot""#);
+        let iam =
+            SPEC_EXAMPLE.replace(r#""admin_secret_key": "secrets/orders-admin.json""#, r#""admin_iam_user": "bot""#);
         assert!(Config::parse(iam.replace("\"verify-full\"", "\"verify-ca\"").as_bytes()).is_ok());
         for weak in ["require", "disable"] {
             let err = Config::parse(iam.replace("\"verify-full\"", &format!("{weak:?}")).as_bytes()).unwrap_err();
@@ -433,7 +437,8 @@ mod tests {
     #[test]
     fn auth_and_delivery_are_for_temporary_users() {
         let readonly = r#""connection_limit": 5"#;
-        let doc = SPEC_EXAMPLE.replace(readonly, r#""connection_limit": 5, "auth": "iam", "credential_delivery": "ssm""#);
+        let doc =
+            SPEC_EXAMPLE.replace(readonly, r#""connection_limit": 5, "auth": "iam", "credential_delivery": "ssm""#);
         let target = &Config::parse(doc.as_bytes()).unwrap().databases["orders"].targets["readonly"];
         assert_eq!((target.auth, target.credential_delivery), (Auth::Iam, CredentialDelivery::Ssm));
         let defaults = &Config::parse(SPEC_EXAMPLE.as_bytes()).unwrap().databases["orders"].targets["readonly"];

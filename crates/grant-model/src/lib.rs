@@ -49,10 +49,10 @@ pub mod sql;
 mod text;
 
 pub use config::{AdminCredentials, AdminSource, Config, DatabaseConfig, SslMode, Strategy, TargetConfig};
+pub use delivery::{Auth, CredentialDelivery, CredentialsRef};
 pub use error::{ClientError, ConfigError, ErrorCode, MAX_MESSAGE_BYTES};
 pub use grant::{ExtensionLimits, Grant, HistoryEntry, Reap, Refused, RevokedBy, Status, TransitionError};
 pub use identity::same_identity;
 pub use lease::{Expect, Lease, Purpose};
 pub use request::Request;
-pub use delivery::{Auth, CredentialDelivery, CredentialsRef};
 pub use secret::{AuthToken, Password};

@@ -263,10 +263,18 @@ mod tests {
         let secret = password.expose().to_string();
         assert!(!format!("{credentials:?}").contains(&secret));
         let delivered = credentials.delivered(&CredentialsRef::Parameter("/jit-access/orders/g".into()));
-        let ok = Response::Success { grant: GrantView::of(&grant), credentials: Some(ResponseCredentials::Delivered(delivered)) }.to_json();
+        let ok = Response::Success {
+            grant: GrantView::of(&grant),
+            credentials: Some(ResponseCredentials::Delivered(delivered)),
+        }
+        .to_json();
         assert_eq!(ok["credentials"]["parameter_name"], json!("/jit-access/orders/g"));
         assert!(!ok.to_string().contains(&secret) && ok["credentials"].get("auth").is_none(), "{ok}");
-        let ok = Response::Success { grant: GrantView::of(&grant), credentials: Some(ResponseCredentials::Inline(credentials)) }.to_json();
+        let ok = Response::Success {
+            grant: GrantView::of(&grant),
+            credentials: Some(ResponseCredentials::Inline(credentials)),
+        }
+        .to_json();
         assert_eq!(ok["ok"], json!(true));
         assert_eq!(ok["grant"]["status"], json!("pending"));
         assert_eq!(ok["grant"]["created_at"], json!("2026-11-18T11:06:40Z"));
@@ -279,16 +287,29 @@ mod tests {
             port: 5432,
             dbname: "orders".into(),
             username: grant.db_user.clone(),
-            login: Login::Iam { auth: Auth::Iam, token: AuthToken::new("h:5432/?Action=connect&X-Amz-Signature=s".into()) },
+            login: Login::Iam {
+                auth: Auth::Iam,
+                token: AuthToken::new("h:5432/?Action=connect&X-Amz-Signature=s".into()),
+            },
             sslmode: SslMode::VerifyFull,
         };
         assert!(!format!("{iam:?}").contains("Signature"));
         let stored: Value = serde_json::from_str(&iam.to_secret_string()).unwrap();
-        assert_eq!((&stored["auth"], &stored["token"]), (&json!("iam"), &json!("h:5432/?Action=connect&X-Amz-Signature=s")));
+        assert_eq!(
+            (&stored["auth"], &stored["token"]),
+            (&json!("iam"), &json!("h:5432/?Action=connect&X-Amz-Signature=s"))
+        );
         assert!(stored.get("password").is_none());
         let delivered = iam.delivered(&CredentialsRef::Secret("arn:aws:secretsmanager:r:1:secret:x".into()));
-        let ok = Response::Success { grant: GrantView::of(&grant), credentials: Some(ResponseCredentials::Delivered(delivered)) }.to_json();
-        assert_eq!((&ok["credentials"]["auth"], &ok["credentials"]["secret_arn"]), (&json!("iam"), &json!("arn:aws:secretsmanager:r:1:secret:x")));
+        let ok = Response::Success {
+            grant: GrantView::of(&grant),
+            credentials: Some(ResponseCredentials::Delivered(delivered)),
+        }
+        .to_json();
+        assert_eq!(
+            (&ok["credentials"]["auth"], &ok["credentials"]["secret_arn"]),
+            (&json!("iam"), &json!("arn:aws:secretsmanager:r:1:secret:x"))
+        );
         assert!(ok["credentials"].get("token").is_none());
 
         let err = Response::from(ClientError::new(ErrorCode::UnknownDbUser, "no such user")).to_json();

@@ -91,7 +91,9 @@ fn responses_are_valid() {
         login: Login::Iam { auth: Auth::Iam, token: AuthToken::new("h:5432/?Action=connect&DBUser=u".into()) },
         ..credentials.clone()
     };
-    let secret = CredentialsRef::Secret("arn:aws:secretsmanager:us-east-1:123456789012:secret:jit-access/orders/g-1-AbCdEf".into());
+    let secret = CredentialsRef::Secret(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:jit-access/orders/g-1-AbCdEf".into(),
+    );
     let parameter = CredentialsRef::Parameter("/jit-access/orders/g-1".into());
     let success = |credentials| Response::Success { grant: view(), credentials: Some(credentials) }.to_json();
     let responses = [

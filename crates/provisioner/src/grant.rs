@@ -136,7 +136,8 @@ async fn provision(
         Err(Failure { error, activation_written: false }) => {
             // The transaction was rolled back: nothing is in the database. Delivered credentials are deleted here,
             // unless the lease was lost: then the row is someone else's, and so is what its name holds now.
-            let lease_lost = matches!(&error, ActionError::Fault(Fault::Conflict { conflict: Conflict::LeaseLost, .. }));
+            let lease_lost =
+                matches!(&error, ActionError::Fault(Fault::Conflict { conflict: Conflict::LeaseLost, .. }));
             if let (false, Some(location)) = (lease_lost, pending.credentials_ref()) {
                 if let Err(fault) = app.delivery.delete(&location).await {
                     // The pending row stays, naming it: a retry or the reaper deletes it.
@@ -219,7 +220,9 @@ async fn create_access(
 async fn login(app: &App, db: &DatabaseConfig, grant: &Grant, password: Option<Password>) -> Result<Login, Fault> {
     Ok(match password {
         Some(password) => Login::Password { password },
-        None => Login::Iam { auth: Auth::Iam, token: app.source.tokens.mint(&db.host, db.port, grant.db_user()).await? },
+        None => {
+            Login::Iam { auth: Auth::Iam, token: app.source.tokens.mint(&db.host, db.port, grant.db_user()).await? }
+        }
     })
 }
 
@@ -389,10 +392,12 @@ async fn fresh_login(
     let password = (target.auth == Auth::Password).then(Password::generate);
     let mut session = app.connections.session(grant.database(), db, &app.source).await?;
     let missing = match &password {
-        Some(password) => match session.execute(&sql::set_password(grant.db_user(), &password.scram_verifier())).await {
-            Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => true,
-            other => other.map(|()| false)?,
-        },
+        Some(password) => {
+            match session.execute(&sql::set_password(grant.db_user(), &password.scram_verifier())).await {
+                Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => true,
+                other => other.map(|()| false)?,
+            }
+        }
         None => session.query_column(&sql::role_exists(grant.db_user())).await?.is_empty(),
     };
     if missing {

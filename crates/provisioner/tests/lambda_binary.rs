@@ -167,7 +167,12 @@ async fn delivered_passwords_are_in_no_response_log_or_item() {
     let pg_log = env.pg.log();
     assert!(logs.contains(grant_id), "the logs are there to be searched: {logs}");
     for password in [&first, &second] {
-        for (what, text) in [("a response", &format!("{granted}{retried}{revoked}")), ("the logs", &logs), ("the table", &table), ("PostgreSQL's log", &pg_log)] {
+        for (what, text) in [
+            ("a response", &format!("{granted}{retried}{revoked}")),
+            ("the logs", &logs),
+            ("the table", &table),
+            ("PostgreSQL's log", &pg_log),
+        ] {
             assert!(!text.contains(password.as_str()), "the password is in {what}");
         }
     }

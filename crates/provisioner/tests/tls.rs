@@ -182,8 +182,11 @@ async fn admin_iam_user_logs_in_with_a_signed_token() {
     moto_put_raw(&fixture, "tls/test-ca.pem", std::str::from_utf8(&ca_pem).unwrap()).await;
     fixture.put_object("secrets/orders-admin.json", &json!({"username": ADMIN_USER, "password": "wrong"})).await;
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_269_600);
-    let token = TokenSigner::frozen_at(&fixture.sdk, at).mint("127.0.0.1", fixture.pg.port(), ADMIN_USER).await.unwrap();
-    assert!(token.expose().starts_with(&format!("127.0.0.1:{}/?Action=connect&DBUser={ADMIN_USER}&", fixture.pg.port())));
+    let token =
+        TokenSigner::frozen_at(&fixture.sdk, at).mint("127.0.0.1", fixture.pg.port(), ADMIN_USER).await.unwrap();
+    assert!(token
+        .expose()
+        .starts_with(&format!("127.0.0.1:{}/?Action=connect&DBUser={ADMIN_USER}&", fixture.pg.port())));
     let postgres = fixture.pg.superuser("postgres").await;
     postgres.batch_execute(&format!("ALTER ROLE {ADMIN_USER} PASSWORD '{}'", token.expose())).await.unwrap();
 

@@ -7,7 +7,9 @@ mod metrics;
 
 use futures::stream::{self, StreamExt};
 use grant_adapters::revoke::revoke_unaccounted;
-use grant_adapters::{ConfigSource, Connections, Delivery, Fault, GrantRepo, GrantStore, Outcome, Revocation, Settings, Why};
+use grant_adapters::{
+    ConfigSource, Connections, Delivery, Fault, GrantRepo, GrantStore, Outcome, Revocation, Settings, Why,
+};
 use grant_model::grant::{format_time, now_seconds, REAPER};
 use grant_model::{naming, sql, Config, Grant, Strategy};
 use serde::Serialize;

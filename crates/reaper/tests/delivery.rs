@@ -78,7 +78,10 @@ async fn a_delivered_secret_works_is_tagged_and_goes_with_a_revoke() {
 
     let stored = secret_value(&env, &arn).await.expect("the secret exists");
     assert_eq!(stored["username"], answer["username"]);
-    assert_eq!((&stored["host"], &stored["dbname"], &stored["sslmode"]), (&answer["host"], &json!(DB), &json!("disable")));
+    assert_eq!(
+        (&stored["host"], &stored["dbname"], &stored["sslmode"]),
+        (&answer["host"], &json!(DB), &json!("disable"))
+    );
     assert!(logs_in(&env, &stored).await, "the delivered credentials log in");
     let password = stored["password"].as_str().unwrap().to_string();
 
@@ -98,7 +101,9 @@ async fn a_delivered_secret_works_is_tagged_and_goes_with_a_revoke() {
     assert!(logs_in(&env, &renewed).await && !logs_in(&env, &stored).await);
     let passwords = [password, renewed["password"].as_str().unwrap().to_string()];
 
-    let revoked = call(&env, json!({"action": "revoke", "grant_id": id(&granted), "actor": "bob@example.com", "reason": "done"})).await;
+    let revoked =
+        call(&env, json!({"action": "revoke", "grant_id": id(&granted), "actor": "bob@example.com", "reason": "done"}))
+            .await;
     assert_eq!(revoked["ok"], json!(true), "{revoked}");
     assert_eq!(secret_value(&env, &arn).await, None, "the secret is gone after the revoke");
     assert!(!logs_in(&env, &renewed).await);
@@ -182,7 +187,10 @@ async fn abandoned(env: &Env, location: &CredentialsRef) -> Grant {
     .delivered_to(Some(location));
     assert!(env.store().insert(&pending).await.unwrap());
     let admin = env.pg.connect(ADMIN_USER, ADMIN_PASSWORD, DB).await.unwrap();
-    admin.batch_execute(&format!("CREATE ROLE {db_user} LOGIN PASSWORD 'x' IN ROLE readonly, jit_managed")).await.unwrap();
+    admin
+        .batch_execute(&format!("CREATE ROLE {db_user} LOGIN PASSWORD 'x' IN ROLE readonly, jit_managed"))
+        .await
+        .unwrap();
     pending
 }
 
@@ -225,12 +233,19 @@ async fn iam_users_get_a_fresh_token_and_no_password() {
     assert_eq!(answer["auth"], json!("iam"));
     assert!(answer.get("password").is_none(), "{answer}");
     let token = answer["token"].as_str().unwrap().to_string();
-    let prefix = format!("127.0.0.1:{}/?Action=connect&DBUser={username}&X-Amz-Algorithm=AWS4-HMAC-SHA256&", env.pg.port());
+    let prefix =
+        format!("127.0.0.1:{}/?Action=connect&DBUser={username}&X-Amz-Algorithm=AWS4-HMAC-SHA256&", env.pg.port());
     assert!(token.starts_with(&prefix), "{token}");
-    assert!(token.contains("%2Fus-east-1%2Frds-db%2Faws4_request&") && token.contains("&X-Amz-Expires=900&"), "{token}");
+    assert!(
+        token.contains("%2Fus-east-1%2Frds-db%2Faws4_request&") && token.contains("&X-Amz-Expires=900&"),
+        "{token}"
+    );
     assert!(token.contains("&X-Amz-Signature="), "{token}");
 
-    let row = orders.query_one("SELECT rolpassword IS NULL, rolcanlogin FROM pg_authid WHERE rolname = $1", &[&username]).await.unwrap();
+    let row = orders
+        .query_one("SELECT rolpassword IS NULL, rolcanlogin FROM pg_authid WHERE rolname = $1", &[&username])
+        .await
+        .unwrap();
     assert!(row.get::<_, bool>(0) && row.get::<_, bool>(1), "a login role without a password");
     assert_eq!(env.memberships(&username).await, ["jit_managed", "rds_iam", "readonly"]);
 

@@ -2,7 +2,8 @@
 # CI check of the Terraform module (terraform/) and its examples:
 #   1. terraform fmt -check -recursive terraform
 #   2. terraform init (offline, -plugin-dir) + validate for the module, every example and the test root
-#   3. terraform apply of terraform/tests/moto against a moto server started here (killed on exit)
+#   3. terraform apply of terraform/tests/moto against a moto server started here (killed on exit), once per
+#      admin credential mode (admin_secret_key with credential delivery, admin_secret_arn, admin_iam_user)
 #   4. checks of what was deployed, through the AWS API (boto3 -> moto), not through Terraform:
 #      table keys/GSIs/TTL, the EventBridge schedule equals eventbridge/reaper-schedule.json, function
 #      runtime/handler/env, IAM actions exactly as expected (no Scan, no wildcards), alarms, bucket settings,
@@ -198,40 +199,75 @@ plan_refuses_bad_secret_reader() {
 }
 run "plan refuses a secret_readers entry that is not a role ARN" plan_refuses_bad_secret_reader
 
-apply_start=$(date +%s)
-if terraform -chdir="$TEST_ROOT" apply -auto-approve -no-color -input=false -state="$STATE" "${tfvars[@]}" >"$WORK/apply.log" 2>&1; then
-  pass "apply $TEST_ROOT against moto ($(($(date +%s) - apply_start)) s)"
-  applied=1
-else
-  fail "apply $TEST_ROOT against moto"
-  sed 's/^/     /' "$WORK/apply.log" | tail -60
-  applied=0
-fi
+# Once per admin credential mode (SPEC: exactly one per database), each with the IAM statements it must add and
+# nothing else: admin_secret_key (S3 only) with both kinds of credential delivery and IAM temporary users;
+# admin_secret_arn; admin_iam_user.
+ACCOUNT_ARN="us-east-1:123456789012"
+ADMIN_SECRET="arn:aws:secretsmanager:$ACCOUNT_ARN:secret:rds!cluster-orders-AbCdEf"
+ADMIN_DBUSER="arn:aws:rds-db:$ACCOUNT_ARN:dbuser:cluster-ABCDEFGHIJKLMNOP/jit_admin"
+TEMP_DBUSERS="arn:aws:rds-db:$ACCOUNT_ARN:dbuser:cluster-ABCDEFGHIJKLMNOP/jit_*"
+SECRETS="arn:aws:secretsmanager:$ACCOUNT_ARN:secret:jit-access/*"
+PARAMETERS="arn:aws:ssm:$ACCOUNT_ARN:parameter/jit-access/*"
+TAGGED='{"Null": {"aws:RequestTag/jit:requester": ["false"], "aws:RequestTag/jit:grant_id": ["false"]}}'
+DELETES='{"actions": ["secretsmanager:DeleteSecret"], "resources": ["'$SECRETS'"]},
+         {"actions": ["ssm:DeleteParameter"], "resources": ["'$PARAMETERS'"]}'
+KEY_MODE_STATEMENTS='{"reaper": ['$DELETES'], "provisioner": ['$DELETES',
+  {"actions": ["rds-db:connect"], "resources": ["'$TEMP_DBUSERS'"]},
+  {"actions": ["secretsmanager:CreateSecret", "secretsmanager:TagResource"], "resources": ["'$SECRETS'"], "condition": '$TAGGED'},
+  {"actions": ["secretsmanager:PutSecretValue"], "resources": ["'$SECRETS'"]},
+  {"actions": ["ssm:PutParameter"], "resources": ["'$PARAMETERS'"]},
+  {"actions": ["ssm:AddTagsToResource"], "resources": ["'$PARAMETERS'"], "condition": {"Null": {"aws:RequestTag/jit:requester": ["false"]}}}]}'
+READ_SECRET='{"actions": ["secretsmanager:GetSecretValue"], "resources": ["'$ADMIN_SECRET'"]}'
+CONNECT='{"actions": ["rds-db:connect"], "resources": ["'$ADMIN_DBUSER'"]}'
 
-if [[ $applied -eq 1 ]]; then
-  set +e
-  terraform -chdir="$TEST_ROOT" output -no-color -json -state="$STATE" module >"$WORK/outputs.json" 2>"$WORK/checks.log"
-  python3 "$TEST_ROOT/check_deployed.py" "$ENDPOINT" eventbridge/reaper-schedule.json jit-test \
-    "$SECRET_READERS" "$SECRET_NONCURRENT_DAYS" "$WORK/outputs.json" >>"$WORK/checks.log" 2>&1
-  set -e
-  while IFS= read -r line; do
-    case "$line" in
-      "ok "*) pass "${line#ok }" ;;
-      "FAIL "*) fail "${line#FAIL }" ;;
-      *) echo "     $line" ;;
-    esac
-  done <"$WORK/checks.log"
-  grep -qE '^(ok|FAIL) ' "$WORK/checks.log" || fail "deployed-resource checks produced no results"
-fi
+apply_and_check() {
+  local mode=$1 statements=$2
+  shift 2
+  local apply_start destroy_start applied
+  apply_start=$(date +%s)
+  rm -f "$STATE"
+  if terraform -chdir="$TEST_ROOT" apply -auto-approve -no-color -input=false -state="$STATE" "${tfvars[@]}" "$@" >"$WORK/apply.log" 2>&1; then
+    pass "[$mode] apply $TEST_ROOT against moto ($(($(date +%s) - apply_start)) s)"
+    applied=1
+  else
+    fail "[$mode] apply $TEST_ROOT against moto"
+    sed 's/^/     /' "$WORK/apply.log" | tail -60
+    applied=0
+  fi
 
-# -refresh=false: moto applies the bucket policy's TLS-only Deny without its condition, so refreshing the
-# config object (HeadObject) would be refused; the state just written is what there is to destroy.
-destroy_start=$(date +%s)
-if terraform -chdir="$TEST_ROOT" destroy -auto-approve -refresh=false -no-color -input=false -state="$STATE" "${tfvars[@]}" >"$WORK/destroy.log" 2>&1; then
-  pass "destroy $TEST_ROOT ($(($(date +%s) - destroy_start)) s)"
-else
-  fail "destroy $TEST_ROOT"
-  sed 's/^/     /' "$WORK/destroy.log" | tail -40
-fi
+  if [[ $applied -eq 1 ]]; then
+    set +e
+    : >"$WORK/checks.log"
+    terraform -chdir="$TEST_ROOT" output -no-color -json -state="$STATE" module >"$WORK/outputs.json" 2>"$WORK/checks.log"
+    python3 "$TEST_ROOT/check_deployed.py" "$ENDPOINT" eventbridge/reaper-schedule.json jit-test \
+      "$SECRET_READERS" "$SECRET_NONCURRENT_DAYS" "$WORK/outputs.json" "$statements" >>"$WORK/checks.log" 2>&1
+    set -e
+    while IFS= read -r line; do
+      case "$line" in
+        "ok "*) pass "[$mode] ${line#ok }" ;;
+        "FAIL "*) fail "[$mode] ${line#FAIL }" ;;
+        *) echo "     $line" ;;
+      esac
+    done <"$WORK/checks.log"
+    grep -qE '^(ok|FAIL) ' "$WORK/checks.log" || fail "[$mode] deployed-resource checks produced no results"
+  fi
+
+  # -refresh=false: moto applies the bucket policy's TLS-only Deny without its condition, so refreshing the
+  # config object (HeadObject) would be refused; the state just written is what there is to destroy.
+  destroy_start=$(date +%s)
+  if terraform -chdir="$TEST_ROOT" destroy -auto-approve -refresh=false -no-color -input=false -state="$STATE" "${tfvars[@]}" "$@" >"$WORK/destroy.log" 2>&1; then
+    pass "[$mode] destroy $TEST_ROOT ($(($(date +%s) - destroy_start)) s)"
+  else
+    fail "[$mode] destroy $TEST_ROOT"
+    sed 's/^/     /' "$WORK/destroy.log" | tail -40
+  fi
+}
+
+apply_and_check admin_secret_key "$KEY_MODE_STATEMENTS" \
+  -var 'credential_delivery=["secrets_manager","ssm"]' -var "iam_auth_db_users=[\"$TEMP_DBUSERS\"]"
+apply_and_check admin_secret_arn '{"reaper": ['"$READ_SECRET"'], "provisioner": ['"$READ_SECRET"']}' \
+  -var "admin_secret_arns=[\"$ADMIN_SECRET\"]"
+apply_and_check admin_iam_user '{"reaper": ['"$CONNECT"'], "provisioner": ['"$CONNECT"']}' \
+  -var "admin_iam_db_users=[\"$ADMIN_DBUSER\"]"
 
 finish

@@ -40,6 +40,9 @@ resource "aws_iam_role" "provisioner" {
 }
 
 data "aws_iam_policy_document" "provisioner" {
+  # Admin credentials other than S3, IAM tokens, credential delivery (credentials.tf).
+  source_policy_documents = [data.aws_iam_policy_document.credentials_provisioner.json]
+
   statement {
     sid       = "GrantsTableItems"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
@@ -115,6 +118,9 @@ resource "aws_iam_role" "reaper" {
 }
 
 data "aws_iam_policy_document" "reaper" {
+  # Admin credentials other than S3, deleting delivered credentials (credentials.tf).
+  source_policy_documents = [data.aws_iam_policy_document.credentials_common.json]
+
   # Claims and outcomes (conditional PutItem); strongly consistent reads (GetItem) of the grants that may keep
   # an escalation's role, which the eventually consistent index cannot give.
   statement {

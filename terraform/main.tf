@@ -30,6 +30,7 @@ locals {
     CONFIG_KEY            = var.config_key
     RETENTION_DAYS        = tostring(var.retention_days)
     PENDING_GRACE_SECONDS = tostring(var.pending_grace_seconds)
+    SECRET_NAME_PREFIX    = var.secret_name_prefix
   })
 
   tags = merge({ "app" = "jit-access" }, var.tags)

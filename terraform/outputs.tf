@@ -87,3 +87,22 @@ output "grant_events_pipe_names" {
   description = "The EventBridge Pipes from the grants table's stream to the bus, one per detail-type."
   value       = [for p in aws_pipes_pipe.grant_events : p.name]
 }
+
+output "delivered_credentials_reader_policy_json" {
+  description = <<-EOT
+    A policy to attach to the roles people assume, letting each read only the secrets and parameters delivered
+    for them (credential_delivery): the caller's aws:userid must end in ":<jit:requester tag>". Pitfalls:
+    - aws:userid is "<role id>:<session name>" for an assumed role, so this works only where the session name is
+      the requester as the provisioner was told it, e.g. IAM Identity Center (session name = the user's name or
+      e-mail) or a role assumed with --role-session-name set to it. For an IAM user aws:userid is an opaque ID
+      (AIDA...) and never matches; requesters that are not such session names never match either.
+    - Requesters are compared case-insensitively by the provisioner but tags are compared exactly here: send the
+      requester spelt as the session name is.
+    - The resource tag is used as a policy variable; check it with the IAM policy simulator in your account
+      before relying on it. A statement that does not match grants nothing (it fails closed).
+    - SSM parameter names cannot contain "@": names carry the grant id, never the requester, and
+      secret_name_prefix must not contain "@" either. SecureString values under the default aws/ssm key need no
+      kms permission; with a customer managed key, add kms:Decrypt.
+  EOT
+  value       = data.aws_iam_policy_document.delivered_credentials_reader.json
+}

@@ -242,3 +242,60 @@ variable "pipes_file" {
   type        = string
   default     = null
 }
+
+# --- issue 12: admin credentials without an S3 object, IAM tokens, credential delivery (credentials.tf) -----
+
+variable "admin_secret_arns" {
+  description = "Secrets Manager secrets named by admin_secret_arn in the config (e.g. the master user secrets RDS manages): both Lambdas may read exactly these. A secret encrypted with a customer managed KMS key also needs kms:Decrypt on it (kms_key_arn covers only the config bucket's key)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.admin_secret_arns : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", arn))])
+    error_message = "admin_secret_arns must be Secrets Manager secret ARNs."
+  }
+}
+
+variable "admin_iam_db_users" {
+  description = "For admin_iam_user: the rds-db:connect resources both Lambdas connect as, arn:aws:rds-db:<region>:<account>:dbuser:<cluster DbiResourceId>/<admin_iam_user>."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.admin_iam_db_users : can(regex("^arn:aws[a-z-]*:rds-db:[a-z0-9-]+:[0-9]{12}:dbuser:[^/]+/[^*]+$", arn))])
+    error_message = "admin_iam_db_users must be rds-db dbuser ARNs naming one user (no wildcard)."
+  }
+}
+
+variable "iam_auth_db_users" {
+  description = "For targets with auth = iam: the rds-db:connect resources of the temporary users, arn:aws:rds-db:<region>:<account>:dbuser:<cluster DbiResourceId>/<user_prefix>*. Only the provisioner gets them: a token works only if its signer may connect, so only the provisioner can mint one."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.iam_auth_db_users : can(regex("^arn:aws[a-z-]*:rds-db:[a-z0-9-]+:[0-9]{12}:dbuser:[^/*]+/[a-z][a-z0-9_]*[*]$", arn))])
+    error_message = "iam_auth_db_users must be rds-db dbuser ARNs ending in <user_prefix>*."
+  }
+}
+
+variable "credential_delivery" {
+  description = "The credential_delivery values the config uses besides response: secrets_manager and/or ssm. Grants the provisioner writes (tag required on create) and both Lambdas deletes, only under secret_name_prefix."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for d in var.credential_delivery : contains(["secrets_manager", "ssm"], d)])
+    error_message = "credential_delivery may hold only \"secrets_manager\" and \"ssm\"."
+  }
+}
+
+variable "secret_name_prefix" {
+  description = "SECRET_NAME_PREFIX: delivered secrets are <prefix>/<database>/<grant_id>, parameters /<prefix>/<database>/<grant_id>. Letters, digits and / _ . - only: SSM names cannot contain @."
+  type        = string
+  default     = "jit-access"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.secret_name_prefix))
+    error_message = "secret_name_prefix must be letters, digits and / _ . -, not starting or ending with /."
+  }
+}

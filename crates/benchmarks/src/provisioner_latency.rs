@@ -53,6 +53,7 @@ pub async fn run(options: &Options, runs: usize) -> Result<()> {
         store: std::sync::Arc::new(GrantStore::from_client(meter.client(&bench.sdk), &bench.table)),
         source: ConfigSource::new(&bench.sdk, &bench.settings),
         connections: Connections::default(),
+        delivery: grant_adapters::Delivery::new(&bench.sdk, &bench.settings.secret_name_prefix),
         settings: bench.settings.clone(),
     };
     let floor = Floor::connect(&bench).await?;
@@ -164,7 +165,7 @@ impl Floor {
         let verifier_took = started.elapsed();
         let statements = sql::create_temp_user(&sql::TempUser {
             username: pending.db_user(),
-            scram_verifier: &verifier,
+            scram_verifier: Some(&verifier),
             valid_until: pending.expires_at(),
             connection_limit: self.target.connection_limit,
             roles: pending.roles(),

@@ -1,12 +1,14 @@
-//! The config document, admin credentials and CA bundles from S3, cached in the warm container for a short
-//! time: a changed config or a rotated admin password is picked up within `CACHE_TTL` without a redeploy.
+//! The config document, admin credentials and CA bundles: from S3 (and Secrets Manager for `admin_secret_arn`),
+//! cached in the warm container for a short time, so a changed config or a rotated admin password is picked up
+//! within `CACHE_TTL` without a redeploy; or, for `admin_iam_user`, an IAM authentication token signed here.
 
 use crate::error::Fault;
 use crate::rds::ReaderDiscovery;
+use crate::rds_token::TokenSigner;
 use crate::settings::Settings;
-use grant_model::{AdminCredentials, Config, DatabaseConfig, Endpoint};
+use grant_model::{AdminCredentials, AdminSource, AuthToken, Config, ConfigError, DatabaseConfig, Endpoint};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -22,6 +24,39 @@ pub struct ConfigSource {
     objects: Mutex<HashMap<String, Cached>>,
     /// Reader instances of configured `cluster_identifier`s, found through the RDS API and cached like the config.
     instances: ReaderDiscovery,
+    /// For `admin_secret_arn`: made on first use, so a deployment without it does not build it.
+    sdk: aws_config::SdkConfig,
+    secrets_manager: OnceLock<aws_sdk_secretsmanager::Client>,
+    secrets: Mutex<HashMap<String, Cached>>,
+    /// Admin tokens for `admin_iam_user`, and temporary users' tokens for `auth: iam`.
+    pub tokens: TokenSigner,
+}
+
+/// How the admin logs in.
+#[derive(Debug)]
+pub enum AdminLogin {
+    Password(AdminCredentials),
+    /// `admin_iam_user`: the token is sent as the password.
+    Token {
+        username: String,
+        token: AuthToken,
+    },
+}
+
+impl AdminLogin {
+    pub fn username(&self) -> &str {
+        match self {
+            AdminLogin::Password(credentials) => &credentials.username,
+            AdminLogin::Token { username, .. } => username,
+        }
+    }
+
+    pub fn password(&self) -> &[u8] {
+        match self {
+            AdminLogin::Password(credentials) => credentials.password.as_bytes(),
+            AdminLogin::Token { token, .. } => token.expose().as_bytes(),
+        }
+    }
 }
 
 impl ConfigSource {
@@ -33,6 +68,10 @@ impl ConfigSource {
             config_key: settings.config_key.clone(),
             objects: Mutex::new(HashMap::new()),
             instances: ReaderDiscovery::new(sdk),
+            sdk: sdk.clone(),
+            secrets_manager: OnceLock::new(),
+            secrets: Mutex::new(HashMap::new()),
+            tokens: TokenSigner::new(sdk),
         }
     }
 
@@ -58,9 +97,51 @@ impl ConfigSource {
         Ok(Config::parse(&bytes)?)
     }
 
-    pub async fn admin_credentials(&self, db: &DatabaseConfig) -> Result<AdminCredentials, Fault> {
-        let bytes = self.object(&db.admin_secret_key).await?;
-        Ok(AdminCredentials::parse(&bytes)?)
+    /// How the admin of `db` logs in, from whichever of the three sources its config names.
+    /// How the admin logs in at `endpoint` of `db` (an IAM token is signed for that instance's host and port).
+    pub async fn admin_login(&self, db: &DatabaseConfig, endpoint: &Endpoint) -> Result<AdminLogin, Fault> {
+        let bytes = match db.admin().map_err(ConfigError)? {
+            AdminSource::S3Object(key) => self.object(key).await?,
+            AdminSource::Secret(arn) => self.secret(arn).await?,
+            AdminSource::IamUser(user) => {
+                let token = self.tokens.admin_token(&endpoint.host, endpoint.port, user).await?;
+                return Ok(AdminLogin::Token { username: user.to_string(), token });
+            }
+        };
+        Ok(AdminLogin::Password(AdminCredentials::parse(&bytes)?))
+    }
+
+    /// Drops the cached admin credentials of `db`, e.g. after PostgreSQL refused them following a rotation.
+    pub async fn forget_admin(&self, db: &DatabaseConfig, endpoint: &Endpoint) {
+        match db.admin() {
+            Ok(AdminSource::S3Object(key)) => self.forget(key).await,
+            Ok(AdminSource::Secret(arn)) => drop(self.secrets.lock().await.remove(arn)),
+            Ok(AdminSource::IamUser(user)) => self.tokens.forget_admin_token(&endpoint.host, endpoint.port, user),
+            Err(_) => {}
+        }
+    }
+
+    /// A Secrets Manager secret's `SecretString`, cached like an S3 object.
+    async fn secret(&self, arn: &str) -> Result<Arc<Vec<u8>>, Fault> {
+        let mut secrets = self.secrets.lock().await;
+        if let Some((fetched, bytes)) = secrets.get(arn) {
+            if fetched.elapsed() < CACHE_TTL {
+                return Ok(bytes.clone());
+            }
+        }
+        let client = self.secrets_manager.get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk));
+        let fault = |message: String| Fault::Aws {
+            service: "Secrets Manager",
+            message: format!("GetSecretValue {arn}: {message}"),
+        };
+        let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+            use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+            fault(format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("no message")))
+        })?;
+        let text = output.secret_string.ok_or_else(|| fault("the secret holds no SecretString".into()))?;
+        let bytes = Arc::new(text.into_bytes());
+        secrets.insert(arn.to_string(), (Instant::now(), bytes.clone()));
+        Ok(bytes)
     }
 
     /// The PEM bundle named by `ca_bundle_key`, if any.

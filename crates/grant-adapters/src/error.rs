@@ -13,8 +13,9 @@ pub enum Fault {
     S3 { key: String, message: String },
     #[error("DynamoDB {operation}: {message}")]
     Dynamo { operation: &'static str, message: String },
-    #[error("RDS {operation} {cluster}: {message}")]
-    Rds { operation: &'static str, cluster: String, message: String },
+    /// Secrets Manager, SSM, or signing an IAM authentication token.
+    #[error("{service}: {message}")]
+    Aws { service: &'static str, message: String },
     #[error("PostgreSQL ({database}): {message}")]
     Postgres { database: String, code: Option<String>, message: String },
     /// A rule this code relies on did not hold (e.g. a claimed grant refused the transition its claim was for).
@@ -60,7 +61,7 @@ impl Fault {
             Fault::Config(_) => "Config",
             Fault::S3 { .. } => "S3",
             Fault::Dynamo { .. } => "DynamoDB",
-            Fault::Rds { .. } => "RDS",
+            Fault::Aws { .. } => "AWS",
             Fault::Postgres { .. } => "PostgreSQL",
             Fault::Conflict { .. } => "Busy",
             Fault::Invariant(_) => "Invariant",

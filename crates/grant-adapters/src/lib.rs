@@ -1,10 +1,11 @@
 //! The I/O both Lambdas share: settings from the environment, the config document and admin credentials from
-//! S3, grants in DynamoDB (behind [`GrantRepo`], with a memory store for unit tests), admin sessions to
+//! S3 (or Secrets Manager, or an IAM token), delivered credentials in Secrets Manager or SSM, grants in DynamoDB (behind [`GrantRepo`], with a memory store for unit tests), admin sessions to
 //! PostgreSQL, and the one revocation routine. Adapters carry out what `grant-model` decides; they decide nothing
 //! themselves.
 
 pub mod cluster;
 pub mod config_source;
+pub mod delivery;
 pub mod error;
 pub mod logging;
 pub mod memory;
@@ -12,6 +13,7 @@ pub mod pg;
 #[cfg(test)]
 mod races;
 pub mod rds;
+pub mod rds_token;
 pub mod repo;
 pub mod revoke;
 pub mod settings;
@@ -19,6 +21,7 @@ pub mod store;
 pub mod tls;
 
 pub use config_source::ConfigSource;
+pub use delivery::Delivery;
 pub use error::Fault;
 pub use memory::MemoryStore;
 pub use pg::Connections;

@@ -1,6 +1,6 @@
 //! Admin sessions to the configured databases: one connection per database, made on first use and reused
-//! across warm invocations; re-made when the server closed it. A refused admin password is re-read from S3
-//! once, so a rotation needs no redeploy.
+//! across warm invocations; re-made when the server closed it. A refused admin password is re-read (or a new
+//! IAM token signed) once, so a rotation needs no redeploy.
 
 use crate::config_source::ConfigSource;
 use crate::error::Fault;
@@ -51,7 +51,8 @@ impl Connections {
         let mut client = slot.lock_owned().await;
         if client.as_ref().is_none_or(Client::is_closed) {
             *client = None;
-            *client = Some(connect(&label, db, endpoint, source).await?);
+            // Boxed: the connect future is large and deep, and would otherwise sit inside every caller's future.
+            *client = Some(Box::pin(connect(&label, db, endpoint, source)).await?);
         }
         Ok(Session { database: label, client })
     }
@@ -65,7 +66,7 @@ async fn connect(
 ) -> Result<Client, Fault> {
     match try_connect(label, db, endpoint, source).await {
         Err(fault) if fault.sqlstate() == Some(INVALID_PASSWORD) => {
-            source.forget(&db.admin_secret_key).await;
+            source.forget_admin(db, endpoint).await;
             try_connect(label, db, endpoint, source).await
         }
         other => other,
@@ -78,14 +79,14 @@ async fn try_connect(
     endpoint: &Endpoint,
     source: &ConfigSource,
 ) -> Result<Client, Fault> {
-    let admin = source.admin_credentials(db).await?;
+    let admin = source.admin_login(db, endpoint).await?;
     let mut config = tokio_postgres::Config::new();
     config
         .host(&endpoint.host)
         .port(endpoint.port)
         .dbname(&endpoint.dbname)
-        .user(&admin.username)
-        .password(admin.password.as_bytes())
+        .user(admin.username())
+        .password(admin.password())
         .application_name("jit-access")
         // A revocation stuck behind a lock must fail (and be retried) well within its lease.
         .options("-c statement_timeout=20000 -c lock_timeout=10000")

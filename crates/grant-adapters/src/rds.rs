@@ -43,17 +43,19 @@ impl ReaderDiscovery {
 
     async fn describe(&self, cluster: &str) -> Result<Vec<ReaderInstance>, Fault> {
         let client = self.client.get_or_init(|| async { aws_sdk_rds::Client::new(&self.sdk) }).await;
-        let fault =
-            |operation: &'static str, message: String| Fault::Rds { operation, cluster: cluster.to_string(), message };
+        let fault = |operation: &'static str, message: String| Fault::Aws {
+            service: operation,
+            message: format!("cluster {cluster}: {message}"),
+        };
         let clusters = client
             .describe_db_clusters()
             .db_cluster_identifier(cluster)
             .send()
             .await
-            .map_err(|e| fault("DescribeDBClusters", DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| fault("RDS DescribeDBClusters", DisplayErrorContext(e).to_string()))?;
         let [found] = clusters.db_clusters() else {
             return Err(fault(
-                "DescribeDBClusters",
+                "RDS DescribeDBClusters",
                 format!("expected one cluster, got {}", clusters.db_clusters().len()),
             ));
         };
@@ -72,7 +74,7 @@ impl ReaderDiscovery {
             .filters(filter)
             .send()
             .await
-            .map_err(|e| fault("DescribeDBInstances", DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| fault("RDS DescribeDBInstances", DisplayErrorContext(e).to_string()))?;
         Ok(instances
             .db_instances()
             .iter()

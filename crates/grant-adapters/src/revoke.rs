@@ -9,6 +9,7 @@
 
 use crate::cluster::Cluster;
 use crate::config_source::ConfigSource;
+use crate::delivery::Delivery;
 use crate::error::{Conflict, Fault};
 use crate::pg::{self, Connections, Session};
 use crate::repo::GrantRepo;
@@ -45,6 +46,8 @@ pub struct Revocation<'a> {
     pub store: &'a dyn GrantRepo,
     pub connections: &'a Connections,
     pub source: &'a ConfigSource,
+    /// Where delivered credentials are deleted from.
+    pub delivery: &'a Delivery,
     pub retention: Retention,
     /// Who acts, for lease owners and history: `reaper`, `provisioner`, `grantctl`.
     pub holder: &'a str,
@@ -96,18 +99,24 @@ impl Revocation<'_> {
         Ok(ended)
     }
 
-    /// Takes away the database access `grant` gave; does not touch the row. Also what a provisioning that failed
-    /// or died runs, so whatever it may have created is gone.
+    /// Takes away the database access `grant` gave, and the secret or parameter its credentials were delivered to;
+    /// does not touch the row. Also what a provisioning that failed or died runs, so whatever it may have created
+    /// is gone.
     pub async fn revoke_access(&self, config: &Config, grant: &Grant) -> Result<(), Fault> {
         let cluster = self.cluster(config, grant.database())?;
         let mut session = cluster.writer().await?;
         match grant.strategy() {
             Strategy::TempUser => {
                 let prefix = grant.user_prefix(&config.user_prefix);
-                drop_temp_user(&cluster, &mut session, grant.db_user(), prefix).await.map(drop)
+                drop_temp_user(&cluster, &mut session, grant.db_user(), prefix).await.map(drop)?;
             }
-            Strategy::RoleEscalation => self.revoke_escalation(&cluster, &mut session, grant).await,
+            Strategy::RoleEscalation => self.revoke_escalation(&cluster, &mut session, grant).await?,
         }
+        // --- delivered credentials (issue 12): after the user is gone, so a failure here is retried as a whole.
+        if let Some(location) = grant.credentials_ref() {
+            self.delivery.delete(&location).await?;
+        }
+        Ok(())
     }
 
     /// Drops a temporary user of `prefix` that no live grant accounts for (a crash left it behind). False if it

@@ -13,6 +13,8 @@ pub struct Settings {
     pub retention: Retention,
     /// A `pending` row older than this is a provisioning that crashed.
     pub pending_grace: Duration,
+    /// Names of delivered secrets and SSM parameters start with it.
+    pub secret_name_prefix: String,
 }
 
 impl Settings {
@@ -36,6 +38,10 @@ impl Settings {
                 return Err(Fault::Settings(format!("S3_FORCE_PATH_STYLE must be true or false, not {other:?}")))
             }
         };
+        let secret_name_prefix = get("SECRET_NAME_PREFIX")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| grant_model::delivery::DEFAULT_SECRET_NAME_PREFIX.into());
+        grant_model::delivery::check_prefix(&secret_name_prefix).map_err(Fault::Settings)?;
         Ok(Settings {
             grants_table: required("GRANTS_TABLE")?,
             config_bucket: required("CONFIG_BUCKET")?,
@@ -43,6 +49,7 @@ impl Settings {
             s3_force_path_style: force_path_style,
             retention: Retention { days: number("RETENTION_DAYS", 365)? },
             pending_grace: Duration::seconds(i64::from(number("PENDING_GRACE_SECONDS", 900)?)),
+            secret_name_prefix,
         })
     }
 }
@@ -62,6 +69,9 @@ mod tests {
         let s = settings(&[("GRANTS_TABLE", "t"), ("CONFIG_BUCKET", "b")]).unwrap();
         assert_eq!((s.config_key.as_str(), s.retention.days, s.pending_grace.num_seconds()), ("config.json", 365, 900));
         assert!(!s.s3_force_path_style);
+        assert_eq!(s.secret_name_prefix, "jit-access");
+        let bad = settings(&[("GRANTS_TABLE", "t"), ("CONFIG_BUCKET", "b"), ("SECRET_NAME_PREFIX", "ops@x")]);
+        assert!(bad.unwrap_err().to_string().contains("SECRET_NAME_PREFIX"));
         let missing = settings(&[("CONFIG_BUCKET", "b")]).unwrap_err().to_string();
         assert!(missing.contains("GRANTS_TABLE"), "{missing}");
         let bad = settings(&[("GRANTS_TABLE", "t"), ("CONFIG_BUCKET", "b"), ("RETENTION_DAYS", "-1")]);

@@ -1,6 +1,7 @@
 //! The config document (SPEC "Config document") and the admin credentials object, parsed strictly: an unknown
 //! field is an error, because a misspelt `max_duration_seconds` silently ignored would widen access.
 
+use crate::delivery::{Auth, CredentialDelivery};
 use crate::error::ConfigError;
 use crate::grant::ExtensionLimits;
 use crate::naming;
@@ -40,7 +41,13 @@ pub struct DatabaseConfig {
     pub port: u16,
     pub dbname: String,
     pub sslmode: SslMode,
-    pub admin_secret_key: String,
+    /// Exactly one of the three admin credential fields; [`DatabaseConfig::admin`] says which.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_secret_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_secret_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_iam_user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_bundle_key: Option<String>,
     /// Reader instance endpoints: a session on a reader can only be ended there.
@@ -118,6 +125,32 @@ fn valid_cluster_identifier(id: &str) -> bool {
         && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !id.ends_with('-')
         && !id.contains("--")
+}
+
+/// Where the admin's credentials come from (SPEC "Admin user"): exactly one per database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminSource<'a> {
+    /// An S3 object under `secrets/` in the config bucket.
+    S3Object(&'a str),
+    /// A Secrets Manager secret (ARN), e.g. the master user secret RDS manages and rotates.
+    Secret(&'a str),
+    /// No password: an RDS IAM authentication token for this user, signed with the Lambda's own credentials.
+    IamUser(&'a str),
+}
+
+impl DatabaseConfig {
+    /// The admin credential source, or why the three fields do not name exactly one.
+    pub fn admin(&self) -> Result<AdminSource<'_>, String> {
+        let named = [
+            self.admin_secret_key.as_deref().map(AdminSource::S3Object),
+            self.admin_secret_arn.as_deref().map(AdminSource::Secret),
+            self.admin_iam_user.as_deref().map(AdminSource::IamUser),
+        ];
+        match named.into_iter().flatten().collect::<Vec<_>>()[..] {
+            [one] => Ok(one),
+            _ => Err("must name exactly one of admin_secret_key, admin_secret_arn and admin_iam_user".into()),
+        }
+    }
 }
 
 /// A database's `sslmode`: how the admin connection reaches it, and what a user is told to use. `allow` and
@@ -216,6 +249,14 @@ pub struct TargetConfig {
     /// A request with `"break_glass": true` may go without an approver; the grant is flagged for review.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_break_glass: bool,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub auth: Auth,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub credential_delivery: CredentialDelivery,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl Config {
@@ -244,18 +285,8 @@ impl Config {
         }
         for (db_name, db) in &self.databases {
             let at = |field: &str| format!("databases.{db_name}.{field}");
-            if db.host.is_empty() || db.dbname.is_empty() || db.admin_secret_key.is_empty() {
-                return Err(ConfigError(format!("{} must name host, dbname and admin_secret_key", at(""))));
-            }
-            if !db.admin_secret_key.starts_with(ADMIN_SECRET_PREFIX)
-                || db.admin_secret_key.len() == ADMIN_SECRET_PREFIX.len()
-            {
-                return Err(ConfigError(format!(
-                    "{} must be an object under {ADMIN_SECRET_PREFIX} (only that prefix is protected from readers other \
-                     than the Lambdas), not {:?}",
-                    at("admin_secret_key"),
-                    db.admin_secret_key
-                )));
+            if db.host.is_empty() || db.dbname.is_empty() {
+                return Err(ConfigError(format!("{} must name host and dbname", at(""))));
             }
             if db.readers.iter().any(|r| r.host.is_empty() || r.port == Some(0)) {
                 return Err(ConfigError(format!("{} must each name a host (and a port other than 0)", at("readers"))));
@@ -269,6 +300,8 @@ impl Config {
                     at("cluster_identifier")
                 )));
             }
+            let admin = db.admin().map_err(|e| ConfigError(format!("databases.{db_name} {e}")))?;
+            check_admin_source(admin, db.sslmode).map_err(|(field, e)| ConfigError(format!("{} {e}", at(field))))?;
             for (target_name, target) in &db.targets {
                 target
                     .validate()
@@ -276,6 +309,39 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// The rules for each admin credential source; on failure, the field at fault and why.
+fn check_admin_source(admin: AdminSource, sslmode: SslMode) -> Result<(), (&'static str, String)> {
+    match admin {
+        AdminSource::S3Object(key)
+            if !key.starts_with(ADMIN_SECRET_PREFIX) || key.len() == ADMIN_SECRET_PREFIX.len() =>
+        {
+            Err((
+                "admin_secret_key",
+                format!(
+                    "must be an object under {ADMIN_SECRET_PREFIX} (only that prefix is protected from readers other \
+                     than the Lambdas), not {key:?}"
+                ),
+            ))
+        }
+        AdminSource::Secret(arn) if !arn.starts_with("arn:") || !arn.contains(":secretsmanager:") => {
+            Err(("admin_secret_arn", format!("must be a Secrets Manager secret ARN, not {arn:?}")))
+        }
+        AdminSource::IamUser(user) if naming::check_identifier(user).is_err() => {
+            Err(("admin_iam_user", format!("{user:?} is not a valid PostgreSQL identifier")))
+        }
+        // The token travels as a cleartext password: only a verified server may see it.
+        AdminSource::IamUser(_) if !matches!(sslmode, SslMode::VerifyCa | SslMode::VerifyFull) => Err((
+            "admin_iam_user",
+            format!(
+                "requires sslmode \"verify-ca\" or \"verify-full\", not {:?}: the IAM token is sent as a cleartext \
+                 password, which an unverified server could capture and replay for 15 minutes",
+                sslmode.as_str()
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -314,6 +380,12 @@ impl TargetConfig {
             // Both would change an existing user permanently, outliving the grant.
             return Err("statements and connection_limit are only allowed for temp_user targets".into());
         }
+        if self.strategy == Strategy::RoleEscalation
+            && (self.auth != Auth::default() || self.credential_delivery != CredentialDelivery::default())
+        {
+            // An existing user keeps its own way of logging in; there is nothing to deliver.
+            return Err("auth and credential_delivery are only allowed for temp_user targets".into());
+        }
         Ok(())
     }
 
@@ -329,8 +401,8 @@ impl TargetConfig {
     }
 }
 
-/// The admin ("bot") user's credentials, an S3 object named by `admin_secret_key`. Extra fields (as in a
-/// Secrets Manager export) are allowed; the password never appears in Debug output.
+/// The admin ("bot") user's credentials: the S3 object named by `admin_secret_key` or the Secrets Manager secret
+/// named by `admin_secret_arn`. Extra fields (as in an RDS-managed master user secret) are allowed; the password never appears in Debug output.
 #[derive(Clone, Deserialize)]
 pub struct AdminCredentials {
     pub username: String,
@@ -455,6 +527,53 @@ pub(crate) mod tests {
             let err = Config::parse(doc.as_bytes()).unwrap_err();
             assert!(err.0.contains("databases.orders.cluster_identifier"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn exactly_one_admin_credential_source() {
+        let key = r#""admin_secret_key": "secrets/orders-admin.json""#;
+        let arn = r#""admin_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1-AbCd""#;
+        let iam = r#""admin_iam_user": "jit_admin""#;
+        let parsed = |fields: &str| Config::parse(SPEC_EXAMPLE.replace(key, fields).as_bytes());
+        let config = parsed(arn).unwrap();
+        assert!(matches!(config.databases["orders"].admin(), Ok(AdminSource::Secret(a)) if a.contains("rds!cluster")));
+        assert_eq!(parsed(iam).unwrap().databases["orders"].admin(), Ok(AdminSource::IamUser("jit_admin")));
+        for fields in [format!("{key}, {arn}"), format!("{arn}, {iam}"), r#""ca_bundle_key": "tls/ca.pem""#.to_string()]
+        {
+            let err = parsed(&fields).unwrap_err();
+            assert!(err.0.contains("databases.orders must name exactly one of admin_secret_key"), "{fields}: {err}");
+        }
+        let err = parsed(r#""admin_secret_arn": "secrets/orders-admin.json""#).unwrap_err();
+        assert!(err.0.contains("admin_secret_arn must be a Secrets Manager secret ARN"), "{err}");
+    }
+
+    #[test]
+    fn iam_admin_requires_a_verified_server() {
+        let iam =
+            SPEC_EXAMPLE.replace(r#""admin_secret_key": "secrets/orders-admin.json""#, r#""admin_iam_user": "bot""#);
+        assert!(Config::parse(iam.replace("\"verify-full\"", "\"verify-ca\"").as_bytes()).is_ok());
+        for weak in ["require", "disable"] {
+            let err = Config::parse(iam.replace("\"verify-full\"", &format!("{weak:?}")).as_bytes()).unwrap_err();
+            assert!(err.0.contains("admin_iam_user requires sslmode \"verify-ca\" or \"verify-full\""), "{err}");
+        }
+    }
+
+    #[test]
+    fn auth_and_delivery_are_for_temporary_users() {
+        let readonly = r#""connection_limit": 5"#;
+        let doc =
+            SPEC_EXAMPLE.replace(readonly, r#""connection_limit": 5, "auth": "iam", "credential_delivery": "ssm""#);
+        let target = &Config::parse(doc.as_bytes()).unwrap().databases["orders"].targets["readonly"];
+        assert_eq!((target.auth, target.credential_delivery), (Auth::Iam, CredentialDelivery::Ssm));
+        let defaults = &Config::parse(SPEC_EXAMPLE.as_bytes()).unwrap().databases["orders"].targets["readonly"];
+        assert_eq!((defaults.auth, defaults.credential_delivery), (Auth::Password, CredentialDelivery::Response));
+        let dba = r#""roles": ["dba"],"#;
+        for option in [r#""auth": "iam","#, r#""credential_delivery": "secrets_manager","#] {
+            let err = Config::parse(SPEC_EXAMPLE.replace(dba, &format!("{dba} {option}")).as_bytes()).unwrap_err();
+            assert!(err.0.contains("only allowed for temp_user targets"), "{err}");
+        }
+        let err = Config::parse(doc.replace("\"ssm\"", "\"email\"").as_bytes()).unwrap_err();
+        assert!(err.0.contains("email"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `status`. Time is passed in (whole seconds), so the rules are testable and rows compare exactly.
 
 use crate::config::Strategy;
+use crate::delivery::CredentialsRef;
 use crate::error::{ClientError, ErrorCode};
 use crate::lease::Lease;
 use crate::naming;
@@ -209,6 +210,9 @@ pub struct Grant {
     /// When the reaper announced that this grant expires soon; cleared by an extension, so the new end is
     /// announced too. The write that sets it is what the `Grant Expiring Soon` pipe picks up.
     pub(crate) expiry_notice_at: Option<DateTime<Utc>>,
+    /// Where the credentials were delivered (`credential_delivery` secrets_manager/ssm): recorded on the pending
+    /// row before anything is written there, so whoever ends the grant deletes it.
+    pub(crate) credentials_ref: Option<String>,
 }
 
 /// Read-only access to what a grant holds.
@@ -295,6 +299,11 @@ impl Grant {
     pub fn expiry_notice_at(&self) -> Option<DateTime<Utc>> {
         self.expiry_notice_at
     }
+
+    /// Where the credentials were delivered, if not in the response.
+    pub fn credentials_ref(&self) -> Option<CredentialsRef> {
+        self.credentials_ref.as_deref().map(CredentialsRef::parse)
+    }
 }
 
 impl Grant {
@@ -326,6 +335,7 @@ impl Grant {
             lease: None,
             next_attempt_at: None,
             expiry_notice_at: None,
+            credentials_ref: None,
         };
         let actor = grant.requester.clone();
         grant.record(now, None, Status::Pending, &actor, note);
@@ -531,6 +541,11 @@ impl Grant {
     /// The NOLOGIN role, holding no privileges, that receives what a revoked temporary user owned.
     pub fn retired_role(&self, current_prefix: &str) -> String {
         naming::retired_role(self.user_prefix(current_prefix))
+    }
+
+    /// The grant with its credentials delivered to `location` (a secret's name becomes its ARN once created).
+    pub fn delivered_to(&self, location: Option<&CredentialsRef>) -> Grant {
+        Grant { credentials_ref: location.map(|l| l.as_str().to_string()), ..self.clone() }
     }
 
     /// This grant with `lease` held on it (what a claim writes).

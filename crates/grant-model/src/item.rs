@@ -69,6 +69,9 @@ pub struct GrantItem {
     /// Contract note: when the reaper announced the grant's coming end (`Grant Expiring Soon`).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
     pub expiry_notice_at: Option<DateTime<Utc>>,
+    /// Contract note: the secret's ARN or the parameter's name the credentials were delivered to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_ref: Option<String>,
 }
 
 const PENDING_SHARD_PREFIX: &str = "pending-";
@@ -128,6 +131,7 @@ impl From<&Grant> for GrantItem {
             lease_until: g.lease.as_ref().map(Lease::until),
             next_attempt_at: g.next_attempt_at,
             expiry_notice_at: g.expiry_notice_at,
+            credentials_ref: g.credentials_ref.clone(),
         }
     }
 }
@@ -163,6 +167,7 @@ impl From<GrantItem> for Grant {
             },
             next_attempt_at: i.next_attempt_at,
             expiry_notice_at: i.expiry_notice_at,
+            credentials_ref: i.credentials_ref,
         }
     }
 }

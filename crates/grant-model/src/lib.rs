@@ -33,6 +33,7 @@
 //! Everything else (text checks, identity cleaning, secrets, error formatting) is private.
 
 pub mod config;
+pub mod delivery;
 mod error;
 pub mod escalation;
 pub mod grant;
@@ -49,10 +50,13 @@ pub mod sql;
 pub mod sym;
 mod text;
 
-pub use config::{AdminCredentials, Config, DatabaseConfig, Endpoint, ReaderConfig, SslMode, Strategy, TargetConfig};
+pub use config::{
+    AdminCredentials, AdminSource, Config, DatabaseConfig, Endpoint, ReaderConfig, SslMode, Strategy, TargetConfig,
+};
+pub use delivery::{Auth, CredentialDelivery, CredentialsRef};
 pub use error::{ClientError, ConfigError, ErrorCode, MAX_MESSAGE_BYTES};
 pub use grant::{ExtensionLimits, Grant, HistoryEntry, Reap, Refused, RevokedBy, Status, TransitionError};
 pub use identity::same_identity;
 pub use lease::{Expect, Lease, Purpose};
 pub use request::Request;
-pub use secret::Password;
+pub use secret::{AuthToken, Password};

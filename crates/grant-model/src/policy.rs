@@ -135,6 +135,8 @@ mod tests {
             require_approver: false,
             approvers: vec![],
             allow_break_glass: false,
+            auth: Default::default(),
+            credential_delivery: Default::default(),
         }
     }
 

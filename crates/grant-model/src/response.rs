@@ -1,9 +1,10 @@
 //! The provisioner's answers (SPEC "Success" and client errors). Credentials appear only in a grant response.
 
 use crate::config::{SslMode, Strategy};
+use crate::delivery::{Auth, CredentialsRef};
 use crate::error::ClientError;
 use crate::grant::{Grant, HistoryEntry, Status};
-use crate::secret::Password;
+use crate::secret::{AuthToken, Password};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -68,38 +69,130 @@ impl GrantView {
     }
 }
 
-/// How to log in as a temporary user. Debug never shows the password.
+/// How to log in as a temporary user: what the response carries, or what a delivered secret or parameter holds.
+/// Debug never shows the password or token.
 #[derive(Clone, Serialize, JsonSchema)]
 pub struct Credentials {
     pub host: String,
     pub port: u16,
     pub dbname: String,
     pub username: String,
-    #[serde(serialize_with = "expose_password")]
-    #[schemars(with = "String")]
-    pub password: Password,
+    #[serde(flatten)]
+    pub login: Login,
     pub sslmode: SslMode,
+}
+
+/// The secret part of [`Credentials`].
+#[derive(Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Login {
+    Password {
+        #[serde(serialize_with = "expose_password")]
+        #[schemars(with = "String")]
+        password: Password,
+    },
+    /// `auth: iam`: a 15-minute RDS IAM authentication token, used as the password.
+    Iam {
+        #[schemars(with = "IamAuth")]
+        auth: Auth,
+        #[serde(serialize_with = "expose_token")]
+        #[schemars(with = "String")]
+        token: AuthToken,
+    },
+}
+
+/// `"auth": "iam"`, for the schema.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+enum IamAuth {
+    #[serde(rename = "iam")]
+    Iam,
 }
 
 fn expose_password<S: serde::Serializer>(password: &Password, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(password.expose())
 }
 
+fn expose_token<S: serde::Serializer>(token: &AuthToken, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(token.expose())
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let login = match &self.login {
+            Login::Password { password } => format!("{password:?}"),
+            Login::Iam { token, .. } => format!("{token:?}"),
+        };
         f.debug_struct("Credentials")
             .field("host", &self.host)
             .field("username", &self.username)
-            .field("password", &self.password)
+            .field("login", &login)
             .finish_non_exhaustive()
     }
+}
+
+impl Credentials {
+    /// The whole object as JSON text: what a delivered secret or parameter holds.
+    pub fn to_secret_string(&self) -> String {
+        serde_json::to_string(self).expect("credentials always serialise")
+    }
+
+    /// What the response says when the credentials were delivered to `location`: how to connect, and where the
+    /// password or token is, never the password or token itself.
+    pub fn delivered(&self, location: &CredentialsRef) -> DeliveredCredentials {
+        DeliveredCredentials {
+            host: self.host.clone(),
+            port: self.port,
+            dbname: self.dbname.clone(),
+            username: self.username.clone(),
+            auth: match self.login {
+                Login::Password { .. } => None,
+                Login::Iam { auth, .. } => Some(auth),
+            },
+            sslmode: self.sslmode,
+            location: match location {
+                CredentialsRef::Secret(arn) => Location::SecretArn(arn.clone()),
+                CredentialsRef::Parameter(name) => Location::ParameterName(name.clone()),
+            },
+        }
+    }
+}
+
+/// The response's `credentials` under `credential_delivery` `secrets_manager` or `ssm`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DeliveredCredentials {
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    pub username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<IamAuth>")]
+    pub auth: Option<Auth>,
+    pub sslmode: SslMode,
+    #[serde(flatten)]
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    SecretArn(String),
+    ParameterName(String),
+}
+
+/// A grant response's `credentials`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ResponseCredentials {
+    Inline(Credentials),
+    Delivered(DeliveredCredentials),
 }
 
 // One per invocation, serialised at once: boxing the large variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Response {
-    Success { grant: GrantView, credentials: Option<Credentials> },
+    Success { grant: GrantView, credentials: Option<ResponseCredentials> },
     Failure(ClientError),
 }
 
@@ -120,7 +213,7 @@ pub(crate) struct SuccessBody<'a> {
     grant: &'a GrantView,
     /// Only for `temp_user` grants, and only in the response to `grant`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    credentials: &'a Option<Credentials>,
+    credentials: &'a Option<ResponseCredentials>,
 }
 
 /// A client error: the caller's mistake, answered normally so that nobody retries it.
@@ -163,18 +256,61 @@ mod tests {
             port: 5432,
             dbname: "orders".into(),
             username: grant.db_user.clone(),
-            password: Password::generate(),
+            login: Login::Password { password: Password::generate() },
             sslmode: SslMode::VerifyFull,
         };
-        let secret = credentials.password.expose().to_string();
+        let Login::Password { password } = &credentials.login else { unreachable!() };
+        let secret = password.expose().to_string();
         assert!(!format!("{credentials:?}").contains(&secret));
-        let ok = Response::Success { grant: GrantView::of(&grant), credentials: Some(credentials) }.to_json();
+        let delivered = credentials.delivered(&CredentialsRef::Parameter("/jit-access/orders/g".into()));
+        let ok = Response::Success {
+            grant: GrantView::of(&grant),
+            credentials: Some(ResponseCredentials::Delivered(delivered)),
+        }
+        .to_json();
+        assert_eq!(ok["credentials"]["parameter_name"], json!("/jit-access/orders/g"));
+        assert!(!ok.to_string().contains(&secret) && ok["credentials"].get("auth").is_none(), "{ok}");
+        let ok = Response::Success {
+            grant: GrantView::of(&grant),
+            credentials: Some(ResponseCredentials::Inline(credentials)),
+        }
+        .to_json();
         assert_eq!(ok["ok"], json!(true));
         assert_eq!(ok["grant"]["status"], json!("pending"));
         assert_eq!(ok["grant"]["created_at"], json!("2026-11-18T11:06:40Z"));
         assert_eq!(ok["credentials"]["password"], json!(secret));
         assert_eq!(ok["credentials"]["sslmode"], json!("verify-full"));
         assert!(ok["grant"].get("history").is_none());
+
+        let iam = Credentials {
+            host: "h".into(),
+            port: 5432,
+            dbname: "orders".into(),
+            username: grant.db_user.clone(),
+            login: Login::Iam {
+                auth: Auth::Iam,
+                token: AuthToken::new("h:5432/?Action=connect&X-Amz-Signature=s".into()),
+            },
+            sslmode: SslMode::VerifyFull,
+        };
+        assert!(!format!("{iam:?}").contains("Signature"));
+        let stored: Value = serde_json::from_str(&iam.to_secret_string()).unwrap();
+        assert_eq!(
+            (&stored["auth"], &stored["token"]),
+            (&json!("iam"), &json!("h:5432/?Action=connect&X-Amz-Signature=s"))
+        );
+        assert!(stored.get("password").is_none());
+        let delivered = iam.delivered(&CredentialsRef::Secret("arn:aws:secretsmanager:r:1:secret:x".into()));
+        let ok = Response::Success {
+            grant: GrantView::of(&grant),
+            credentials: Some(ResponseCredentials::Delivered(delivered)),
+        }
+        .to_json();
+        assert_eq!(
+            (&ok["credentials"]["auth"], &ok["credentials"]["secret_arn"]),
+            (&json!("iam"), &json!("arn:aws:secretsmanager:r:1:secret:x"))
+        );
+        assert!(ok["credentials"].get("token").is_none());
 
         let err = Response::from(ClientError::new(ErrorCode::UnknownDbUser, "no such user")).to_json();
         assert_eq!(err, json!({"ok": false, "error": {"code": "unknown_db_user", "message": "no such user"}}));

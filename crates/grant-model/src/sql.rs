@@ -29,7 +29,9 @@ pub type Plan = Vec<Vec<Statement>>;
 /// A temporary user to create: everything in one transaction, so a failure leaves nothing behind.
 pub struct TempUser<'a> {
     pub username: &'a str,
-    pub scram_verifier: &'a str,
+    /// None for `auth: iam`: no password at all (`PASSWORD NULL`), and membership of [`RDS_IAM_ROLE`], so RDS
+    /// accepts only IAM authentication tokens for the user.
+    pub scram_verifier: Option<&'a str>,
     pub valid_until: DateTime<Utc>,
     pub connection_limit: Option<i32>,
     pub roles: &'a [String],
@@ -38,14 +40,19 @@ pub struct TempUser<'a> {
     pub statements: &'a [String],
 }
 
+/// The role Aurora and RDS authenticate by IAM token instead of password.
+pub const RDS_IAM_ROLE: &str = "rds_iam";
+
 pub fn create_temp_user(user: &TempUser) -> Vec<Statement> {
     let name = quote_ident(user.username);
+    let iam = user.scram_verifier.is_none().then_some(RDS_IAM_ROLE);
     let member_of: Vec<String> =
-        user.roles.iter().map(String::as_str).chain([user.marker_role]).map(quote_ident).collect();
+        user.roles.iter().map(String::as_str).chain([user.marker_role]).chain(iam).map(quote_ident).collect();
+    // VALID UNTIL limits password logins only; an IAM user's backstop is the reaper dropping it.
     let mut sql = format!(
         "CREATE ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT \
          PASSWORD {} VALID UNTIL {}",
-        quote_literal(user.scram_verifier),
+        user.scram_verifier.map_or("NULL".to_string(), quote_literal),
         quote_literal(&format_time(user.valid_until)),
     );
     if let Some(limit) = user.connection_limit {
@@ -343,7 +350,7 @@ mod tests {
         let statements = vec!["ALTER ROLE {username} SET statement_timeout = '60s'".to_string()];
         let plan = create_temp_user(&TempUser {
             username: "jit_x\"y",
-            scram_verifier: "SCRAM-SHA-256$4096:c2FsdA==$a:b",
+            scram_verifier: Some("SCRAM-SHA-256$4096:c2FsdA==$a:b"),
             valid_until: DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
             connection_limit: Some(5),
             roles: &roles,
@@ -356,6 +363,23 @@ mod tests {
         assert!(create.contains("VALID UNTIL '2026-11-18T11:06:40Z'"), "{create}");
         assert!(create.ends_with(r#"CONNECTION LIMIT 5 IN ROLE "read only", "jit_managed""#), "{create}");
         assert_eq!(plan[1].sql, r#"ALTER ROLE "jit_x""y" SET statement_timeout = '60s'"#);
+    }
+
+    #[test]
+    fn iam_user_has_no_password_and_joins_rds_iam() {
+        let roles = vec!["readonly".to_string()];
+        let plan = create_temp_user(&TempUser {
+            username: "jit_a",
+            scram_verifier: None,
+            valid_until: DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+            connection_limit: None,
+            roles: &roles,
+            marker_role: "jit_managed",
+            statements: &[],
+        });
+        let create = &plan[0].sql;
+        assert!(create.contains("PASSWORD NULL VALID UNTIL"), "{create}");
+        assert!(create.ends_with(r#"IN ROLE "readonly", "jit_managed", "rds_iam""#), "{create}");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The checked-in JSON Schemas are what the types generate, and they accept what the provisioner accepts and
 //! produces (the SPEC's examples, real responses) while refusing what it refuses.
 
-use grant_model::response::{Credentials, GrantView, Response};
+use grant_model::response::{Credentials, GrantView, Login, Response, ResponseCredentials};
 use grant_model::schema::{request_schema, response_schema, FILES};
-use grant_model::{ClientError, ErrorCode, Password, Request, SslMode};
+use grant_model::{Auth, AuthToken, ClientError, CredentialsRef, ErrorCode, Password, Request, SslMode};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -84,11 +84,23 @@ fn responses_are_valid() {
         port: 5432,
         dbname: "orders".into(),
         username: "jit_alice_k3x9q2ab".into(),
-        password: Password::generate(),
+        login: Login::Password { password: Password::generate() },
         sslmode: SslMode::VerifyFull,
     };
+    let iam = Credentials {
+        login: Login::Iam { auth: Auth::Iam, token: AuthToken::new("h:5432/?Action=connect&DBUser=u".into()) },
+        ..credentials.clone()
+    };
+    let secret = CredentialsRef::Secret(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:jit-access/orders/g-1-AbCdEf".into(),
+    );
+    let parameter = CredentialsRef::Parameter("/jit-access/orders/g-1".into());
+    let success = |credentials| Response::Success { grant: view(), credentials: Some(credentials) }.to_json();
     let responses = [
-        Response::Success { grant: view(), credentials: Some(credentials) }.to_json(),
+        success(ResponseCredentials::Delivered(credentials.delivered(&secret))),
+        success(ResponseCredentials::Delivered(iam.delivered(&parameter))),
+        success(ResponseCredentials::Inline(iam)),
+        success(ResponseCredentials::Inline(credentials)),
         Response::Success { grant: view(), credentials: None }.to_json(),
         Response::Failure(ClientError::new(ErrorCode::NotFound, "no grant")).to_json(),
     ];

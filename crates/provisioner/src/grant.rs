@@ -1,7 +1,9 @@
 //! `grant`: write the `pending` row first (with this invocation's provisioning lease), create the access in one
 //! PostgreSQL transaction, and record `active` before that transaction commits. Access therefore never exists
 //! without a row that accounts for it: a crash before the commit leaves nothing in the database, and one after
-//! leaves an `active` row that expires and is revoked as usual.
+//! leaves an `active` row that expires and is revoked as usual. Credentials delivered to Secrets Manager or SSM
+//! are written inside that window too, to a name the pending row already records, so whoever ends the grant
+//! (the reaper for an abandoned one) deletes them.
 
 use crate::{note_grant, ActionError, App};
 use grant_adapters::error::Conflict;
@@ -10,13 +12,14 @@ use grant_adapters::revoke::{ensure_own_role, Join};
 use grant_adapters::store::Expect;
 use grant_adapters::Fault;
 use grant_model::config::{DatabaseConfig, TargetConfig};
+use grant_model::delivery::Auth;
 use grant_model::escalation::{check_db_user, check_grantable, UserFacts};
 use grant_model::grant::{now_seconds, NewGrant, PROVISIONER};
 use grant_model::request::GrantRequest;
-use grant_model::response::{Credentials, GrantView, Response};
+use grant_model::response::{Credentials, GrantView, Login, Response, ResponseCredentials};
 use grant_model::{
-    naming, policy, same_identity, sql, ClientError, Config, ConfigError, ErrorCode, Grant, Lease, Password, Purpose,
-    Status, Strategy,
+    naming, policy, same_identity, sql, ClientError, Config, ConfigError, CredentialsRef, ErrorCode, Grant, Lease,
+    Password, Purpose, Status, Strategy,
 };
 
 /// SQLSTATE undefined_object: a retried grant's user is gone.
@@ -58,6 +61,7 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
         now_seconds(),
     )
     .leased(lease.clone());
+    let pending = pending.delivered_to(app.delivery.location(target.credential_delivery, &pending).as_ref());
     if pending.strategy() == Strategy::RoleEscalation {
         // Refuse what we can before writing anything: bad input changes nothing, not even the table.
         let mut session = app.connections.session(pending.database(), db, &app.source).await?;
@@ -122,9 +126,8 @@ async fn provision(
     lease: &Lease,
 ) -> Result<Response, ActionError> {
     match create_access(app, config, db, target, &pending, lease).await {
-        Ok((active, password)) => {
+        Ok((active, credentials)) => {
             tracing::info!(db_user = %active.db_user(), expires_at = %grant_model::grant::format_time(active.expires_at()), "access granted");
-            let credentials = password.map(|password| credentials(db, &active, password));
             Ok(Response::Success { grant: GrantView::of(&active), credentials })
         }
         Err(Failure { error, activation_written: true }) => {
@@ -132,7 +135,17 @@ async fn provision(
             Err(error)
         }
         Err(Failure { error, activation_written: false }) => {
-            // The transaction was rolled back: nothing is in the database.
+            // The transaction was rolled back: nothing is in the database. Delivered credentials are deleted here,
+            // unless the lease was lost: then the row is someone else's, and so is what its name holds now.
+            let lease_lost =
+                matches!(&error, ActionError::Fault(Fault::Conflict { conflict: Conflict::LeaseLost, .. }));
+            if let (false, Some(location)) = (lease_lost, pending.credentials_ref()) {
+                if let Err(fault) = app.delivery.delete(&location).await {
+                    // The pending row stays, naming it: a retry or the reaper deletes it.
+                    tracing::error!(error = %error, delete = %fault, "grant failed; its delivered credentials remain for now");
+                    return Err(error);
+                }
+            }
             let mut failed = pending.clone();
             failed.fail(now_seconds(), &error.to_string(), PROVISIONER, app.settings.retention)?;
             match app.store.replace(&pending, &failed, Expect::Holding(lease)).await {
@@ -148,7 +161,7 @@ async fn provision(
 }
 
 /// The database side of a grant, in one transaction that commits only after the row says `active`. Returns the
-/// active grant and, for a temporary user, its new password.
+/// active grant and, for a temporary user, the response's credentials (delivered first where the target says).
 async fn create_access(
     app: &App,
     config: &Config,
@@ -156,34 +169,40 @@ async fn create_access(
     target: &TargetConfig,
     pending: &Grant,
     lease: &Lease,
-) -> Result<(Grant, Option<Password>), Failure> {
+) -> Result<(Grant, Option<ResponseCredentials>), Failure> {
     let mut session = app.connections.session(pending.database(), db, &app.source).await?;
-    let password = match pending.strategy() {
-        Strategy::TempUser => {
-            let prefix = pending.user_prefix(&config.user_prefix);
-            ensure_own_role(&mut session, &naming::marker_role(prefix), Join::Nobody).await?;
-            ensure_own_role(&mut session, &naming::retired_role(prefix), Join::Admin).await?;
-            Some(Password::generate())
-        }
-        Strategy::RoleEscalation => None,
-    };
+    if pending.strategy() == Strategy::TempUser {
+        let prefix = pending.user_prefix(&config.user_prefix);
+        ensure_own_role(&mut session, &naming::marker_role(prefix), Join::Nobody).await?;
+        ensure_own_role(&mut session, &naming::retired_role(prefix), Join::Admin).await?;
+    }
     let database = session.database().to_string();
     let fault = |e: tokio_postgres::Error| misconfigured(Fault::postgres(&database, &e));
     let tx = session.client().transaction().await.map_err(fault)?;
-    match &password {
-        Some(password) => {
-            for statement in temp_user_statements(config, target, pending, password) {
+    let mut answer = None;
+    let mut active = pending.clone();
+    match pending.strategy() {
+        Strategy::TempUser => {
+            let password = (target.auth == Auth::Password).then(Password::generate);
+            for statement in temp_user_statements(config, target, pending, password.as_ref()) {
                 pg::execute(&tx, &statement).await.map_err(fault)?;
             }
+            let login = login(app, db, pending, password).await?;
+            let issued = credentials(db, pending, login);
+            let (delivered, answered) = answer_with(app, pending, pending.credentials_ref(), issued).await?;
+            if let Some(stored) = delivered {
+                // A secret is named by its ARN from now on.
+                active = active.delivered_to(Some(&stored));
+            }
+            answer = Some(answered);
         }
-        None => {
+        Strategy::RoleEscalation => {
             // Under the user's lock the membership check and the GRANT cannot interleave with a revocation.
             pg::execute(&tx, &sql::lock_user(pending.db_user())).await.map_err(fault)?;
             check_escalation(app, config, &tx, &database, pending).await?;
             pg::execute(&tx, &sql::grant_roles(pending.db_user(), pending.roles())).await.map_err(fault)?;
         }
     }
-    let mut active = pending.clone();
     active.activate(now_seconds())?;
     match app.store.replace(pending, &active, Expect::Holding(lease)).await {
         Ok(true) => {}
@@ -195,22 +214,50 @@ async fn create_access(
     tx.commit()
         .await
         .map_err(|e| Failure { error: Fault::postgres(&database, &e).into(), activation_written: true })?;
-    Ok((active, password))
+    Ok((active, answer))
+}
+
+/// How the user logs in: with `password`, or (None: `auth: iam`) with a token minted now for 15 minutes.
+async fn login(app: &App, db: &DatabaseConfig, grant: &Grant, password: Option<Password>) -> Result<Login, Fault> {
+    Ok(match password {
+        Some(password) => Login::Password { password },
+        None => {
+            Login::Iam { auth: Auth::Iam, token: app.source.tokens.mint(&db.host, db.port, grant.db_user()).await? }
+        }
+    })
+}
+
+/// The response's credentials: `credentials` themselves, or, when the grant delivers them to `location`, where
+/// they were written (returned too: a secret's ARN).
+async fn answer_with(
+    app: &App,
+    grant: &Grant,
+    location: Option<CredentialsRef>,
+    credentials: Credentials,
+) -> Result<(Option<CredentialsRef>, ResponseCredentials), Fault> {
+    match location {
+        None => Ok((None, ResponseCredentials::Inline(credentials))),
+        Some(location) => {
+            let stored = app.delivery.put(&location, grant, &credentials).await?;
+            let delivered = credentials.delivered(&stored);
+            Ok((Some(stored), ResponseCredentials::Delivered(delivered)))
+        }
+    }
 }
 
 /// A temporary user's statements: the role (login until `expires_at`, member of the target roles and the
-/// marker) and the target's own statements.
+/// marker; without a password, `rds_iam`) and the target's own statements.
 fn temp_user_statements(
     config: &Config,
     target: &TargetConfig,
     grant: &Grant,
-    password: &Password,
+    password: Option<&Password>,
 ) -> Vec<sql::Statement> {
     let marker = grant.marker_role(&config.user_prefix);
-    let verifier = password.scram_verifier();
+    let verifier = password.map(Password::scram_verifier);
     sql::create_temp_user(&sql::TempUser {
         username: grant.db_user(),
-        scram_verifier: &verifier,
+        scram_verifier: verifier.as_deref(),
         valid_until: grant.expires_at(),
         connection_limit: target.connection_limit,
         roles: grant.roles(),
@@ -302,7 +349,9 @@ async fn retried(
         Status::Active => {
             let credentials = match existing.strategy() {
                 Strategy::TempUser => {
-                    Some(credentials(db, &existing, fresh_password(app, config, db, target, &existing).await?))
+                    let login = fresh_login(app, config, db, target, &existing).await?;
+                    let credentials = credentials(db, &existing, login);
+                    Some(answer_with(app, &existing, existing.credentials_ref(), credentials).await?.1)
                 }
                 Strategy::RoleEscalation => None,
             };
@@ -333,35 +382,42 @@ async fn retried(
     }
 }
 
-/// A new password for an active temporary user; the user is made again if an earlier attempt recorded the grant
-/// but its transaction did not commit.
-async fn fresh_password(
+/// A new password (or, for `auth: iam`, a new token) for an active temporary user; the user is made again if an
+/// earlier attempt recorded the grant but its transaction did not commit.
+async fn fresh_login(
     app: &App,
     config: &Config,
     db: &DatabaseConfig,
     target: &TargetConfig,
     grant: &Grant,
-) -> Result<Password, Fault> {
-    let password = Password::generate();
+) -> Result<Login, Fault> {
+    let password = (target.auth == Auth::Password).then(Password::generate);
     let mut session = app.connections.session(grant.database(), db, &app.source).await?;
-    match session.execute(&sql::set_password(grant.db_user(), &password.scram_verifier())).await {
-        Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => {
-            let prefix = grant.user_prefix(&config.user_prefix);
-            ensure_own_role(&mut session, &naming::marker_role(prefix), Join::Nobody).await?;
-            session.transaction(&temp_user_statements(config, target, grant, &password)).await?;
+    let missing = match &password {
+        Some(password) => {
+            match session.execute(&sql::set_password(grant.db_user(), &password.scram_verifier())).await {
+                Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => true,
+                other => other.map(|()| false)?,
+            }
         }
-        other => other?,
+        None => session.query_column(&sql::role_exists(grant.db_user())).await?.is_empty(),
+    };
+    if missing {
+        let prefix = grant.user_prefix(&config.user_prefix);
+        ensure_own_role(&mut session, &naming::marker_role(prefix), Join::Nobody).await?;
+        session.transaction(&temp_user_statements(config, target, grant, password.as_ref())).await?;
     }
-    Ok(password)
+    drop(session);
+    login(app, db, grant, password).await
 }
 
-fn credentials(db: &DatabaseConfig, grant: &Grant, password: Password) -> Credentials {
+fn credentials(db: &DatabaseConfig, grant: &Grant, login: Login) -> Credentials {
     Credentials {
         host: db.host.clone(),
         port: db.port,
         dbname: db.dbname.clone(),
         username: grant.db_user().to_string(),
-        password,
+        login,
         sslmode: db.sslmode,
     }
 }

@@ -7,7 +7,7 @@ pub mod payload;
 pub mod raw_body;
 mod sym;
 
-use grant_adapters::{ConfigSource, Connections, Fault, GrantRepo, GrantStore, Revocation, Settings};
+use grant_adapters::{ConfigSource, Connections, Delivery, Fault, GrantRepo, GrantStore, Revocation, Settings};
 use grant_model::grant::PROVISIONER;
 use grant_model::request::RevokeRequest;
 use grant_model::response::Response;
@@ -23,6 +23,8 @@ pub struct App {
     pub store: Arc<dyn GrantRepo>,
     pub source: ConfigSource,
     pub connections: Connections,
+    /// Secrets Manager and SSM, for targets that deliver credentials there.
+    pub delivery: Delivery,
 }
 
 /// This layer's error: whose fault it is decides how the invocation ends.
@@ -47,6 +49,7 @@ impl App {
             store: Arc::new(GrantStore::new(sdk, &settings.grants_table)),
             source: ConfigSource::new(sdk, &settings),
             connections: Connections::default(),
+            delivery: Delivery::new(sdk, &settings.secret_name_prefix),
             settings,
         }
     }
@@ -63,6 +66,7 @@ impl App {
             store: &*self.store,
             connections: &self.connections,
             source: &self.source,
+            delivery: &self.delivery,
             retention: self.settings.retention,
             holder,
         }

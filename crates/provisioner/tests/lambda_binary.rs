@@ -121,3 +121,59 @@ async fn payloads_the_runtime_refused_are_client_errors() {
     let longest = logs.lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 4096, "a log line of {longest} bytes");
 }
+
+/// `credential_delivery: ssm` (issue 12): the binary writes the credentials to a SecureString parameter and
+/// deletes it on revoke; the password is in the parameter and nowhere else: not in a response, the Lambda's
+/// logs, the table, or PostgreSQL's log.
+#[tokio::test(flavor = "multi_thread")]
+async fn delivered_passwords_are_in_no_response_log_or_item() {
+    let env = Env::new().await;
+    let mut config = env.config();
+    config["databases"][common::DB]["targets"]["readonly"]["credential_delivery"] = json!("ssm");
+    env.put_object("config.json", &config).await;
+    let api = RuntimeApi::start();
+    let lambda = LambdaProcess::spawn(Path::new(env!("CARGO_BIN_EXE_provisioner")), &api, &env.lambda_env());
+    let invoke = |payload: Value| {
+        let api = &api;
+        tokio::task::block_in_place(move || api.invoke(payload, TIMEOUT))
+    };
+    let ssm = aws_sdk_ssm::Client::new(&env.sdk);
+    let password = |name: String| {
+        let ssm = ssm.clone();
+        async move {
+            let output = ssm.get_parameter().name(name).with_decryption(true).send().await.unwrap();
+            let value: Value = serde_json::from_str(output.parameter.unwrap().value().unwrap()).unwrap();
+            value["password"].as_str().unwrap().to_string()
+        }
+    };
+
+    let mut request = grant_request("alice@example.com", "readonly");
+    request["request_id"] = json!("binary-ssm");
+    let granted = response(invoke(request.clone()));
+    assert_eq!(granted["ok"], json!(true), "{granted}\n{}", lambda.output());
+    let name = granted["credentials"]["parameter_name"].as_str().unwrap().to_string();
+    let first = password(name.clone()).await;
+    let retried = response(invoke(request));
+    let second = password(name.clone()).await;
+    assert_ne!(first, second, "a retry writes a fresh password");
+    let grant_id = granted["grant"]["grant_id"].as_str().unwrap();
+    let revoked = response(invoke(json!({"action": "revoke", "grant_id": grant_id, "actor": "bob@example.com"})));
+    assert_eq!(revoked["ok"], json!(true), "{revoked}");
+    let gone = ssm.get_parameter().name(&name).send().await.unwrap_err();
+    assert!(gone.as_service_error().is_some_and(|e| e.is_parameter_not_found()), "{gone:?}");
+
+    let logs = lambda.output();
+    let table = format!("{:?}", env.items().await);
+    let pg_log = env.pg.log();
+    assert!(logs.contains(grant_id), "the logs are there to be searched: {logs}");
+    for password in [&first, &second] {
+        for (what, text) in [
+            ("a response", &format!("{granted}{retried}{revoked}")),
+            ("the logs", &logs),
+            ("the table", &table),
+            ("PostgreSQL's log", &pg_log),
+        ] {
+            assert!(!text.contains(password.as_str()), "the password is in {what}");
+        }
+    }
+}

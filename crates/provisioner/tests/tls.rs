@@ -167,3 +167,45 @@ async fn moto_put_raw(fixture: &Fixture, key: &str, body: &str) {
         .await
         .unwrap();
 }
+
+/// `admin_iam_user`: the admin logs in with an RDS IAM token as its password, over verified TLS, and no admin
+/// password exists (the S3 credentials object is wrong, and unused). The server here accepts exactly the token a
+/// signer frozen at one instant computes (its password is set to it; pg_hba `password` has the client send it
+/// in cleartext, as RDS does); a token signed at another instant is refused.
+#[tokio::test]
+async fn admin_iam_user_logs_in_with_a_signed_token() {
+    use grant_adapters::rds_token::TokenSigner;
+    use std::time::{Duration, SystemTime};
+    let options = TlsOptions { cleartext_password_user: Some(ADMIN_USER.into()), ..TlsOptions::default() };
+    let (cluster, ca_pem) = PgCluster::start_with_tls_options(&options);
+    let fixture = Fixture::with_cluster(cluster).await;
+    moto_put_raw(&fixture, "tls/test-ca.pem", std::str::from_utf8(&ca_pem).unwrap()).await;
+    fixture.put_object("secrets/orders-admin.json", &json!({"username": ADMIN_USER, "password": "wrong"})).await;
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_269_600);
+    let token =
+        TokenSigner::frozen_at(&fixture.sdk, at).mint("127.0.0.1", fixture.pg.port(), ADMIN_USER).await.unwrap();
+    assert!(token
+        .expose()
+        .starts_with(&format!("127.0.0.1:{}/?Action=connect&DBUser={ADMIN_USER}&", fixture.pg.port())));
+    let postgres = fixture.pg.superuser("postgres").await;
+    postgres.batch_execute(&format!("ALTER ROLE {ADMIN_USER} PASSWORD '{}'", token.expose())).await.unwrap();
+
+    let mut config = fixture.config();
+    let db = config["databases"][DB].as_object_mut().unwrap();
+    db.remove("admin_secret_key");
+    db.insert("admin_iam_user".into(), json!(ADMIN_USER));
+    db.insert("sslmode".into(), json!("verify-ca"));
+    db.insert("ca_bundle_key".into(), json!("tls/test-ca.pem"));
+    fixture.put_object("config.json", &config).await;
+
+    let mut app = App::new(&fixture.sdk, fixture.settings.clone());
+    app.source.tokens = TokenSigner::frozen_at(&fixture.sdk, at + Duration::from_secs(1));
+    let fault = app.handle(grant_request("mallory@example.com", "readonly")).await.expect_err("another token");
+    assert_eq!(fault.sqlstate(), Some("28P01"), "{fault}");
+
+    let mut app = App::new(&fixture.sdk, fixture.settings.clone());
+    app.source.tokens = TokenSigner::frozen_at(&fixture.sdk, at);
+    let granted = app.handle(grant_request("alice@example.com", "readonly")).await.unwrap();
+    assert_eq!(granted["ok"], json!(true), "{granted}");
+    assert!(admin_sessions_use_tls(&fixture).await, "the admin session is encrypted");
+}

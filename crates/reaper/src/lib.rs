@@ -7,7 +7,9 @@ mod metrics;
 
 use futures::stream::{self, StreamExt};
 use grant_adapters::revoke::revoke_unaccounted;
-use grant_adapters::{ConfigSource, Connections, Fault, GrantRepo, GrantStore, Outcome, Revocation, Settings, Why};
+use grant_adapters::{
+    ConfigSource, Connections, Delivery, Fault, GrantRepo, GrantStore, Outcome, Revocation, Settings, Why,
+};
 use grant_model::grant::{format_time, now_seconds, EXPIRY_NOTICE_SECONDS, REAPER};
 use grant_model::{naming, sql, Config, Expect, Grant, Strategy};
 use serde::Serialize;
@@ -33,6 +35,7 @@ pub struct Reaper {
     pub store: Arc<dyn GrantRepo>,
     pub source: ConfigSource,
     pub connections: Connections,
+    pub delivery: Delivery,
 }
 
 /// The SPEC's pass summary: the reaper's result.
@@ -72,6 +75,7 @@ impl Reaper {
             store: Arc::new(store),
             source: ConfigSource::new(sdk, &settings),
             connections: Connections::default(),
+            delivery: Delivery::new(sdk, &settings.secret_name_prefix),
             settings,
         }
     }
@@ -88,6 +92,7 @@ impl Reaper {
             store: &*self.store,
             connections: &self.connections,
             source: &self.source,
+            delivery: &self.delivery,
             retention: self.settings.retention,
             holder: REAPER,
         }

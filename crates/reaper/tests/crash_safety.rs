@@ -41,7 +41,7 @@ async fn create_temp_user(env: &Env, username: &str) {
     let roles = vec!["readonly".to_string()];
     let statements = sql::create_temp_user(&sql::TempUser {
         username,
-        scram_verifier: &verifier,
+        scram_verifier: Some(&verifier),
         valid_until: Utc::now() + Duration::hours(1),
         connection_limit: None,
         roles: &roles,

@@ -2,9 +2,12 @@
 # user for the duration of a run. Terraform invokes the Lambda once per apply (aws_lambda_invocation) and
 # reads the SPEC's response.
 #
-# The password ends up in this stack's state (the invocation result): keep the state encrypted and access-
-# controlled, and keep durations short. Re-applying with the same request_id returns the same grant and user
-# with a fresh password (SPEC idempotency); a new request_id is a new grant.
+# The target delivers its credentials to SSM (credential_delivery "ssm" in the jit-access config): the response,
+# and so this stack's state, holds only the SecureString parameter's name, which the stack hands on to the app
+# that connects (here: as an environment variable of a task). The app reads the parameter with its own role
+# (ssm:GetParameter on it); the parameter is deleted when the grant ends. Re-applying with the same request_id
+# returns the same grant and user and writes a fresh password to the same parameter (SPEC idempotency); a new
+# request_id is a new grant.
 
 variable "region" {
   type    = string
@@ -28,6 +31,12 @@ variable "requester" {
   default = "migrations@example.com"
 }
 
+variable "target" {
+  description = "A temp_user target whose credential_delivery is \"ssm\"."
+  type        = string
+  default     = "migrations"
+}
+
 variable "approver" {
   type    = string
   default = "bob@example.com"
@@ -39,7 +48,7 @@ locals {
     request_id       = var.request_id
     requester        = var.requester
     database         = "orders"
-    target           = "readonly"
+    target           = var.target
     duration_seconds = 1800
     reason           = "CHG-1234 schema migration"
     approver         = var.approver
@@ -73,10 +82,30 @@ output "grant" {
   value       = try(local.response.grant, null)
 }
 
-output "connection" {
-  description = "Credentials for the temporary user (temp_user targets only)."
-  value       = try(local.response.credentials, null)
-  sensitive   = true
+check "credentials_delivered_to_ssm" {
+  assert {
+    condition     = try(local.response.credentials.parameter_name, null) != null && try(local.response.credentials.password, null) == null
+    error_message = "target ${var.target} must have credential_delivery \"ssm\": the password must not be in this state"
+  }
+}
+
+locals {
+  # What the app that connects is given: where to read its credentials, never the credentials.
+  app_environment = {
+    DB_CREDENTIALS_PARAMETER = try(local.response.credentials.parameter_name, "")
+    DB_HOST                  = try(local.response.credentials.host, "")
+    DB_USER                  = try(local.response.credentials.username, "")
+  }
+}
+
+output "credentials_parameter_name" {
+  description = "The SecureString parameter holding the temporary user's credentials (the SPEC credentials object)."
+  value       = try(local.response.credentials.parameter_name, null)
+}
+
+output "app_environment" {
+  description = "Environment for the app that connects, e.g. an ECS task definition's environment or a Lambda's."
+  value       = local.app_environment
 }
 
 output "error" {

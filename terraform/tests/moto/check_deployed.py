@@ -2,6 +2,9 @@
 through Terraform's own state or outputs. Prints one line per check: `ok <name>` or `FAIL <name>: <why>`.
 Usage: python3 check_deployed.py <endpoint> <schedule json> <name_prefix> <secret_readers as JSON>
                                   <secret_noncurrent_version_days> <`terraform output -json module` file>
+                                  [<credential statements as JSON>]
+The last argument names, per role ("provisioner", "reaper"), the statements the admin credential mode and the
+credential delivery add: [{"actions": [...], "resources": [...], "condition": {...}}], compared exactly.
 """
 import json
 import os
@@ -11,6 +14,7 @@ import traceback
 import boto3
 
 endpoint, schedule_file, prefix, secret_readers_json, secret_days, outputs_file = sys.argv[1:7]
+CREDENTIAL_STATEMENTS = json.loads(sys.argv[7]) if len(sys.argv) > 7 else {"provisioner": [], "reaper": []}
 SECRET_READERS = json.loads(secret_readers_json)
 SECRET_DAYS = int(secret_days)
 REGION = "us-east-1"
@@ -37,7 +41,8 @@ PROVISIONER = f"{prefix}-provisioner"
 REAPER = f"{prefix}-reaper"
 RULE = f"{prefix}-{schedule['name_suffix']}"
 BUCKET_PREFIX = f"{prefix}-config-"
-SPEC_ENV = {"GRANTS_TABLE", "CONFIG_BUCKET", "CONFIG_KEY", "RETENTION_DAYS", "PENDING_GRACE_SECONDS"}
+SPEC_ENV = {"GRANTS_TABLE", "CONFIG_BUCKET", "CONFIG_KEY", "RETENTION_DAYS", "PENDING_GRACE_SECONDS",
+            "SECRET_NAME_PREFIX"}
 
 ddb, events, lam, iam, s3, cw, logs = (client(s) for s in ("dynamodb", "events", "lambda", "iam", "s3", "cloudwatch", "logs"))
 
@@ -144,6 +149,7 @@ def function_check(name, timeout):
         assert env["CONFIG_BUCKET"] == bucket(), env
         assert env["CONFIG_KEY"] == "config.json" and env["RETENTION_DAYS"] == "365", env
         assert env["PENDING_GRACE_SECONDS"] == "900", env
+        assert env["SECRET_NAME_PREFIX"] == "jit-access", env
         assert c["Role"].endswith(f":role/{name}-role"), c["Role"]
         assert not c.get("VpcConfig", {}).get("SubnetIds"), c.get("VpcConfig")
     return run
@@ -180,8 +186,17 @@ def role_policy(role):
         assert s.get("Effect", "Allow") == "Allow", s
         actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
         resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
-        out.append((actions, resources))
+        out.append((actions, resources, normalized(s.get("Condition", {}))))
     return out
+
+
+def normalized(condition):
+    """{test: {key: [values]}}, whatever single values IAM returned unwrapped."""
+    return {test: {key: sorted(as_list(v)) for key, v in keys.items()} for test, keys in condition.items()}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
 
 
 def assume_policy_is_lambda(role):
@@ -191,19 +206,28 @@ def assume_policy_is_lambda(role):
     assert json.dumps(doc).count("lambda.amazonaws.com") == 1, doc
 
 
-def iam_check(function, expected, query_resources):
+def iam_check(function, expected, query_resources, credential_statements):
     def run():
         role = f"{function}-role"
         assume_policy_is_lambda(role)
         statements = role_policy(role)
-        actions = sorted(a for acts, _ in statements for a in acts)
-        assert actions == sorted(expected), f"actions {actions} != {sorted(expected)}"
+        want_credentials = sorted((sorted(s["actions"]), sorted(s["resources"]), normalized(s.get("condition", {})))
+                                  for s in credential_statements)
+        got_credentials = sorted((sorted(a), sorted(r), c) for a, r, c in statements
+                                 if any(x.split(":")[0] in ("secretsmanager", "ssm", "rds-db") for x in a))
+        assert got_credentials == want_credentials, f"credential statements {got_credentials} != {want_credentials}"
+        want_actions = sorted(expected + [a for s in credential_statements for a in s["actions"]])
+        actions = sorted(a for acts, _, _ in statements for a in acts)
+        assert actions == want_actions, f"actions {actions} != {want_actions}"
         assert not any("*" in a for a in actions), actions
         assert not any(a in ("dynamodb:Scan", "dynamodb:DeleteItem") for a in actions), actions
         table_arn = table()["TableArn"]
         b = bucket()
-        for acts, resources in statements:
+        for acts, resources, condition in statements:
             assert "*" not in resources, (acts, resources)
+            if any(x.split(":")[0] in ("secretsmanager", "ssm", "rds-db") for x in acts):
+                continue  # compared exactly above
+            assert not condition, (acts, condition)
             if acts == ["dynamodb:Query"]:
                 assert sorted(resources) == sorted(r.format(t=table_arn) for r in query_resources), resources
             elif any(a.startswith("dynamodb:") for a in acts):
@@ -228,8 +252,9 @@ COMMON = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "s3:GetObjec
           # reader discovery for the one cluster the test root names (aurora_cluster_identifiers)
           "rds:DescribeDBClusters", "rds:DescribeDBInstances"]
 check("iam: provisioner role has exactly its actions, scoped")(
-    iam_check(PROVISIONER, COMMON, ["{t}/index/by-expiry"]))
-check("iam: reaper role has exactly its actions, scoped")(iam_check(REAPER, COMMON, ["{t}/index/by-expiry"]))
+    iam_check(PROVISIONER, COMMON, ["{t}/index/by-expiry"], CREDENTIAL_STATEMENTS["provisioner"]))
+check("iam: reaper role has exactly its actions, scoped")(
+    iam_check(REAPER, COMMON, ["{t}/index/by-expiry"], CREDENTIAL_STATEMENTS["reaper"]))
 
 
 @check("iam: invoke policy allows only lambda:InvokeFunction on the provisioner")
@@ -247,10 +272,6 @@ def _():
 
 def bucket_policy():
     return json.loads(s3.get_bucket_policy(Bucket=bucket())["Policy"])
-
-
-def as_list(value):
-    return value if isinstance(value, list) else [value]
 
 
 @check("s3: bucket private, encrypted, versioned, TLS-only; config uploaded")
@@ -315,6 +336,20 @@ def _():
 def _():
     outputs = json.load(open(outputs_file))
     assert json.loads(outputs["config_bucket_policy_json"]) == bucket_policy(), "output and attached policy differ"
+
+
+@check("output delivered_credentials_reader_policy_json: own secrets and parameters, by aws:userid")
+def _():
+    doc = json.loads(json.load(open(outputs_file))["delivered_credentials_reader_policy_json"])
+    got = sorted((sorted(as_list(s["Action"])), as_list(s["Resource"]), normalized(s["Condition"])) for s in doc["Statement"])
+    arn = "arn:aws:{service}:us-east-1:123456789012:{kind}jit-access/*"
+    want = sorted([
+        (["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], [arn.format(service="secretsmanager", kind="secret:")],
+         {"StringLike": {"aws:userid": ["*:${secretsmanager:ResourceTag/jit:requester}"]}}),
+        (["ssm:GetParameter"], [arn.format(service="ssm", kind="parameter/")],
+         {"StringLike": {"aws:userid": ["*:${ssm:resourceTag/jit:requester}"]}}),
+    ])
+    assert got == want, f"{got} != {want}"
 
 
 @check("alarms: reaper Errors, RevokeFailed, Overdue, not-running; all notify SNS")

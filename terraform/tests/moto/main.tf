@@ -66,6 +66,27 @@ variable "secret_noncurrent_version_days" {
   default = 7
 }
 
+# Set by the script once per admin credential mode, with credential delivery, and checked as exact IAM statements.
+variable "admin_secret_arns" {
+  type    = list(string)
+  default = []
+}
+
+variable "admin_iam_db_users" {
+  type    = list(string)
+  default = []
+}
+
+variable "iam_auth_db_users" {
+  type    = list(string)
+  default = []
+}
+
+variable "credential_delivery" {
+  type    = list(string)
+  default = []
+}
+
 provider "aws" {
   region                      = "us-east-1"
   access_key                  = "testing"
@@ -111,6 +132,11 @@ module "jit_access" {
   secret_readers                 = var.secret_readers
   aurora_cluster_identifiers     = ["orders-prod"]
   secret_noncurrent_version_days = var.secret_noncurrent_version_days
+
+  admin_secret_arns   = var.admin_secret_arns
+  admin_iam_db_users  = var.admin_iam_db_users
+  iam_auth_db_users   = var.iam_auth_db_users
+  credential_delivery = var.credential_delivery
 
   alarm_sns_topic_arn         = aws_sns_topic.alarms.arn
   table_deletion_protection   = false

@@ -115,6 +115,7 @@ async fn the_pipes_turn_committed_changes_into_exactly_the_specs_events() {
         "expires_at",
         "revoked_by",
         "reason",
+        "credentials_ref",
     ];
     for event in &events {
         let keys: BTreeSet<&str> = event.detail.as_object().unwrap().keys().map(String::as_str).collect();

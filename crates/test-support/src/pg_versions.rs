@@ -148,7 +148,7 @@ fn check_major(postgres: &Path, major: u32) {
 }
 
 /// Runs a command to completion; its stdout, or a panic with its output.
-fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     if !out.status.success() {
         panic!(

@@ -383,17 +383,9 @@ fn id(args: &[&str]) -> u32 {
         .unwrap_or_else(|_| panic!("`id {}` failed: {}{}", args.join(" "), text, String::from_utf8_lossy(&out.stderr)))
 }
 
-/// Runs a command to completion, panicking with its output if it fails.
+/// Runs a command to completion, panicking with its output if it fails (`pg_versions::run`, stdout dropped).
 fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    if !out.status.success() {
-        panic!(
-            "{cmd:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    crate::pg_versions::run(cmd);
 }
 
 /// std can only SIGKILL; postgres' shutdown modes are other signals, so use kill(1).

@@ -55,8 +55,7 @@ impl Cluster<'_> {
         for dbname in &databases {
             let endpoint: Endpoint = self.db.writer().in_database(dbname);
             let mut session = self.connections.session_at(self.name, self.db, &endpoint, self.source).await?;
-            let schemas = session.query_column(&sql::schemas_to_lend(retired, user)).await?;
-            let definer_routines = session.query_column(&sql::definer_routines(user)).await?;
+            let (schemas, definer_routines) = cleanup_facts(&mut session, user, retired).await?;
             let cleanup = DatabaseCleanup {
                 username: user,
                 retired_role: retired,
@@ -67,6 +66,18 @@ impl Cluster<'_> {
         }
         Ok(databases)
     }
+}
+
+/// What cleaning `user` out of `session`'s database needs to know there (catalogs are per database): the schemas
+/// `retired` must be lent CREATE on, and the user's SECURITY DEFINER routines.
+pub(crate) async fn cleanup_facts(
+    session: &mut Session,
+    user: &str,
+    retired: &str,
+) -> Result<(Vec<String>, Vec<String>), Fault> {
+    let schemas = session.query_column(&sql::schemas_to_lend(retired, user)).await?;
+    let definer_routines = session.query_column(&sql::definer_routines(user)).await?;
+    Ok((schemas, definer_routines))
 }
 
 /// Polls `session`'s instance until it shows `change`.

@@ -7,7 +7,7 @@
 //! next; the outcome is recorded last, under the same lease. A crash before the record leaves the row live with a
 //! lease that runs out, and the next attempt repeats the (idempotent) work.
 
-use crate::cluster::Cluster;
+use crate::cluster::{self, Cluster};
 use crate::config_source::ConfigSource;
 use crate::delivery::Delivery;
 use crate::error::{Conflict, Fault};
@@ -243,8 +243,7 @@ async fn drop_temp_user(
     }
     let retired = naming::retired_role(prefix);
     ensure_own_role(session, &retired, Join::Admin).await?;
-    let schemas = session.query_column(&sql::schemas_to_lend(&retired, username)).await?;
-    let definer_routines = session.query_column(&sql::definer_routines(username)).await?;
+    let (schemas, definer_routines) = cluster::cleanup_facts(session, username, &retired).await?;
     let roles: Vec<String> = memberships.into_iter().filter(|m| *m != marker).collect();
     let plan = sql::revoke_temp_user(&sql::TempUserRevocation {
         username,

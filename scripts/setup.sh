@@ -2,6 +2,8 @@
 # Installs what the tests need, on a fresh Debian machine, as root. Idempotent:
 # every step checks first and only installs what is missing.
 #   - PostgreSQL server binaries (initdb, postgres): crates/test-support starts its own clusters
+#   - MariaDB server and client (mariadbd, mariadb-install-db, mariadb): crates/test-support starts its own
+#     servers too; the package's system service is kept from starting and disabled
 #   - moto server (python): the local AWS double
 #   - cargo-lambda: builds the Lambda binaries
 #   - Chromium (headless) and chromedriver: the dashboard's browser test (crates/grantctl/tests/dashboard.rs)
@@ -30,6 +32,32 @@ else
     mkdir -p /etc/postgresql-common/createcluster.d
     echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/50-no-main-cluster.conf
     apt_install postgresql
+fi
+
+# --- MariaDB -----------------------------------------------------------------
+if [ -x /usr/sbin/mariadbd ] && command -v mariadb >/dev/null; then
+    say "MariaDB present: $(/usr/sbin/mariadbd --version)"
+else
+    # Tests start their own throwaway servers; keep the package's postinst from starting a system server on
+    # port 3306 (invoke-rc.d asks policy-rc.d; 101 = "action not allowed"). An existing policy is left alone.
+    guard=""
+    if ! [ -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        guard=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT # also if the install fails
+    fi
+    apt_install mariadb-server mariadb-client
+    if [ -n "$guard" ]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
+    # Not at boot either (no-op without sysv-rc links), and stop one that started anyway (existing policy).
+    update-rc.d mariadb disable >/dev/null 2>&1 || true
+    if [ -s /run/mysqld/mysqld.pid ]; then
+        say "stopping the system MariaDB service"
+        /etc/init.d/mariadb stop || kill "$(cat /run/mysqld/mysqld.pid)" || true
+    fi
 fi
 
 # openssl makes the throwaway certificates of the TLS tests.

@@ -1,5 +1,5 @@
 //! Faults: anything that is not the caller's mistake. A Lambda returns them as function errors so AWS retries
-//! and alarms fire. Messages carry no secret: PostgreSQL errors are reduced to SQLSTATE, message and detail.
+//! and alarms fire. Messages carry no secret: database errors are reduced to their code, message and detail.
 
 use grant_model::ConfigError;
 
@@ -18,6 +18,9 @@ pub enum Fault {
     Aws { service: &'static str, message: String },
     #[error("PostgreSQL ({database}): {message}")]
     Postgres { database: String, code: Option<String>, message: String },
+    /// `code` is MySQL's error number (1045 access denied, 1396 operation failed on a user, ...).
+    #[error("MySQL ({database}): {message}")]
+    Mysql { database: String, code: Option<u16>, message: String },
     /// A rule this code relies on did not hold (e.g. a claimed grant refused the transition its claim was for).
     #[error("internal invariant: {0}")]
     Invariant(String),
@@ -54,6 +57,24 @@ impl Fault {
         Fault::Postgres { database: database.to_string(), code, message }
     }
 
+    pub fn mysql(database: &str, error: &mysql_async::Error) -> Fault {
+        let (code, message) = match error {
+            mysql_async::Error::Server(server) => {
+                (Some(server.code), format!("{} ({}): {}", server.code, server.state, server.message))
+            }
+            other => (None, error_chain(other)),
+        };
+        Fault::Mysql { database: database.to_string(), code, message }
+    }
+
+    /// MySQL's error number, for a MySQL fault.
+    pub fn mysql_code(&self) -> Option<u16> {
+        match self {
+            Fault::Mysql { code, .. } => *code,
+            _ => None,
+        }
+    }
+
     /// A short name for the kind of fault: the `errorType` a Lambda reports.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -63,6 +84,7 @@ impl Fault {
             Fault::Dynamo { .. } => "DynamoDB",
             Fault::Aws { .. } => "AWS",
             Fault::Postgres { .. } => "PostgreSQL",
+            Fault::Mysql { .. } => "MySQL",
             Fault::Conflict { .. } => "Busy",
             Fault::Invariant(_) => "Invariant",
         }

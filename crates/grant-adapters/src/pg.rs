@@ -4,6 +4,7 @@
 
 use crate::config_source::ConfigSource;
 use crate::error::Fault;
+use crate::mysql::MysqlConnections;
 use crate::tls;
 use grant_model::sql::Statement;
 use grant_model::{DatabaseConfig, Endpoint, SslMode};
@@ -20,9 +21,11 @@ const INVALID_PASSWORD: &str = "28P01";
 
 type Slot = Arc<AsyncMutex<Option<Client>>>;
 
+/// The admin connections of both engines: PostgreSQL's here, MySQL's in [`MysqlConnections`].
 #[derive(Default)]
 pub struct Connections {
     slots: Mutex<HashMap<String, Slot>>,
+    pub mysql: MysqlConnections,
 }
 
 /// Exclusive use of one database's admin connection.
@@ -162,6 +165,23 @@ impl Session {
     pub async fn query_column(&mut self, statement: &Statement) -> Result<Vec<String>, Fault> {
         let result = query_column(&*self.client(), statement).await;
         result.map_err(|e| self.fault(&e))
+    }
+
+    /// Every row, every column as text.
+    pub async fn query_rows(&mut self, statement: &Statement) -> Result<Vec<Vec<String>>, Fault> {
+        let result = async {
+            let rows = self.client().query_typed(statement.sql.as_str(), &params(statement)).await?;
+            rows.iter()
+                .map(|row| (0..row.len()).map(|i| row.try_get::<_, String>(i)).collect())
+                .collect::<Result<Vec<Vec<String>>, tokio_postgres::Error>>()
+        }
+        .await;
+        result.map_err(|e| self.fault(&e))
+    }
+
+    /// Drops the connection (the server rolls back an open transaction); the next session reconnects.
+    pub fn discard(&mut self) {
+        *self.client = None;
     }
 
     /// Rows of two text columns.

@@ -7,20 +7,15 @@
 //! next; the outcome is recorded last, under the same lease. A crash before the record leaves the row live with a
 //! lease that runs out, and the next attempt repeats the (idempotent) work.
 
-use crate::cluster::{self, Cluster};
 use crate::config_source::ConfigSource;
 use crate::delivery::Delivery;
+use crate::engine::{self, Engine};
 use crate::error::{Conflict, Fault};
-use crate::pg::{self, Connections, Session};
+use crate::pg::Connections;
 use crate::repo::GrantRepo;
 use crate::store::Expect;
-use grant_model::escalation::{roles_ending, roles_to_revoke};
 use grant_model::grant::{now_seconds, Retention, REAPER};
-use grant_model::sql::Change;
-use grant_model::{naming, sql, Config, ConfigError, Grant, Lease, Purpose, Reap, RevokedBy, Status, Strategy};
-
-/// SQLSTATE duplicate_object: one of our own roles was created concurrently.
-const DUPLICATE_OBJECT: &str = "42710";
+use grant_model::{Config, Grant, Lease, Purpose, Reap, RevokedBy, Status, Strategy};
 
 /// Why a grant is revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,14 +98,13 @@ impl Revocation<'_> {
     /// does not touch the row. Also what a provisioning that failed or died runs, so whatever it may have created
     /// is gone.
     pub async fn revoke_access(&self, config: &Config, grant: &Grant) -> Result<(), Fault> {
-        let cluster = self.cluster(config, grant.database())?;
-        let mut session = cluster.writer().await?;
+        let engine = self.engine(config, grant.database())?;
         match grant.strategy() {
             Strategy::TempUser => {
                 let prefix = grant.user_prefix(&config.user_prefix);
-                drop_temp_user(&cluster, &mut session, grant.db_user(), prefix).await.map(drop)?;
+                engine.drop_temp_user(grant.db_user(), prefix).await.map(drop)?;
             }
-            Strategy::RoleEscalation => self.revoke_escalation(&cluster, &mut session, grant).await?,
+            Strategy::RoleEscalation => engine.revoke_escalation(self.store, grant).await?,
         }
         // --- delivered credentials (issue 12): after the user is gone, so a failure here is retried as a whole.
         if let Some(location) = grant.credentials_ref() {
@@ -122,166 +116,12 @@ impl Revocation<'_> {
     /// Drops a temporary user of `prefix` that no live grant accounts for (a crash left it behind). False if it
     /// was gone.
     pub async fn drop_orphan(&self, config: &Config, database: &str, prefix: &str, user: &str) -> Result<bool, Fault> {
-        let cluster = self.cluster(config, database)?;
-        let mut session = cluster.writer().await?;
-        drop_temp_user(&cluster, &mut session, user, prefix).await
+        self.engine(config, database)?.drop_temp_user(user, prefix).await
     }
 
-    /// The admin session for a configured database, on its writer.
-    pub async fn session(&self, config: &Config, database: &str) -> Result<Session, Fault> {
-        self.cluster(config, database)?.writer().await
-    }
-
-    /// A configured database and its instances. A database no longer in the config is a config fault: its
-    /// grants cannot be revoked until it is configured again, and the reaper keeps retrying them.
-    pub fn cluster<'c>(&'c self, config: &'c Config, database: &'c str) -> Result<Cluster<'c>, Fault> {
-        let db = config.databases.get(database).ok_or_else(|| {
-            Fault::Config(ConfigError(format!(
-                "database {database:?} is not configured, so access in it cannot be revoked"
-            )))
-        })?;
-        Ok(Cluster { connections: self.connections, source: self.source, name: database, db })
-    }
-
-    /// Under the user's lock, takes back the roles the user holds that no other grant provides (read strongly
-    /// consistently under the lock), then ends the user's sessions on every instance: one that ran `SET ROLE`
-    /// keeps the role's rights until it ends.
-    async fn revoke_escalation(
-        &self,
-        cluster: &Cluster<'_>,
-        session: &mut Session,
-        grant: &Grant,
-    ) -> Result<(), Fault> {
-        let database = session.database().to_string();
-        let fault = |e: tokio_postgres::Error| Fault::postgres(&database, &e);
-        let tx = session.client().transaction().await.map_err(fault)?;
-        pg::execute(&tx, &sql::lock_user(grant.db_user())).await.map_err(fault)?;
-        if pg::query_column(&tx, &sql::role_exists(grant.db_user())).await.map_err(fault)?.is_empty() {
-            return Ok(()); // the user is gone, and with it every membership
-        }
-        let others = self.store.live_grants_for_user(grant.database(), grant.db_user()).await?;
-        let memberships = pg::query_column(&tx, &sql::memberships(grant.db_user())).await.map_err(fault)?;
-        let now = now_seconds();
-        let roles = roles_to_revoke(grant, &others, &memberships, now);
-        if !roles.is_empty() {
-            pg::execute(&tx, &sql::revoke_roles(grant.db_user(), &roles)).await.map_err(fault)?;
-        }
-        tx.commit().await.map_err(fault)?;
-        // Also when nothing was left to revoke: an earlier attempt may have revoked and then failed on a reader.
-        let ending = roles_ending(grant, &others, now);
-        end_sessions(cluster, session, grant.db_user(), &ending).await
-    }
-}
-
-/// Revokes memberships that no grant accounts for (the reconciler): under the user's lock, re-checked against
-/// the live grants read strongly consistently; then ends the user's sessions. Returns the roles revoked.
-pub async fn revoke_unaccounted(
-    store: &dyn GrantRepo,
-    cluster: &Cluster<'_>,
-    session: &mut Session,
-    database: &str,
-    db_user: &str,
-    roles: &[String],
-) -> Result<Vec<String>, Fault> {
-    let name = session.database().to_string();
-    let fault = |e: tokio_postgres::Error| Fault::postgres(&name, &e);
-    let tx = session.client().transaction().await.map_err(fault)?;
-    pg::execute(&tx, &sql::lock_user(db_user)).await.map_err(fault)?;
-    let live = store.live_grants_for_user(database, db_user).await?;
-    let memberships = pg::query_column(&tx, &sql::memberships(db_user)).await.map_err(fault)?;
-    let drift: Vec<String> = roles
-        .iter()
-        .filter(|role| memberships.contains(role) && !live.iter().any(|g| g.accounts_for(role)))
-        .cloned()
-        .collect();
-    if !drift.is_empty() {
-        pg::execute(&tx, &sql::revoke_roles(db_user, &drift)).await.map_err(fault)?;
-    }
-    tx.commit().await.map_err(fault)?;
-    end_sessions(cluster, session, db_user, &drift).await?;
-    Ok(drift)
-}
-
-/// Ends `db_user`'s sessions on the writer and every reader (each once it no longer shows a membership in
-/// `roles`), if `roles` took any rights away.
-async fn end_sessions(
-    cluster: &Cluster<'_>,
-    writer: &mut Session,
-    db_user: &str,
-    roles: &[String],
-) -> Result<(), Fault> {
-    if roles.is_empty() {
-        return Ok(());
-    }
-    writer.execute(&sql::terminate_sessions(db_user)).await?;
-    cluster.end_sessions_on_readers(db_user, Change::MembershipsRevoked { db_user, roles }).await
-}
-
-/// Drops a temporary user, after checking it is one of ours (a member of the marker role of the prefix it was
-/// made under): a role outside it is never dropped, whatever the table says. False if there was nothing to drop.
-///
-/// In order: login and memberships off (committed), sessions ended on the writer, then on every reader once it
-/// shows that, the user cleaned out of every other database of the cluster, and last the configured database
-/// cleaned and the role dropped. Each step is idempotent, so an attempt that fails anywhere is simply repeated.
-async fn drop_temp_user(
-    cluster: &Cluster<'_>,
-    session: &mut Session,
-    username: &str,
-    prefix: &str,
-) -> Result<bool, Fault> {
-    let marker = naming::marker_role(prefix);
-    let memberships = match session.query_column(&sql::role_exists(username)).await?.is_empty() {
-        true => return Ok(false),
-        false => session.query_column(&sql::memberships(username)).await?,
-    };
-    if !memberships.contains(&marker) {
-        return Err(Fault::Postgres {
-            database: session.database().to_string(),
-            code: None,
-            message: format!("refusing to drop role {username:?}: it is not a member of {marker:?}"),
-        });
-    }
-    let retired = naming::retired_role(prefix);
-    ensure_own_role(session, &retired, Join::Admin).await?;
-    let (schemas, definer_routines) = cluster::cleanup_facts(session, username, &retired).await?;
-    let roles: Vec<String> = memberships.into_iter().filter(|m| *m != marker).collect();
-    let plan = sql::revoke_temp_user(&sql::TempUserRevocation {
-        username,
-        retired_role: &retired,
-        roles: &roles,
-        definer_routines: &definer_routines,
-        schemas: &schemas,
-    });
-    // Disable and terminate on the writer; the last step cleans the configured database and drops the role.
-    let (on_writer, clean_and_drop) = plan.split_at(2);
-    session.run_plan(on_writer).await?;
-    cluster.end_sessions_on_readers(username, Change::LoginDisabled { username }).await?;
-    cluster.clean_other_databases(session, username, &retired).await?;
-    session.run_plan(clean_and_drop).await?;
-    Ok(true)
-}
-
-/// Whether the admin joins a role of ours it creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Join {
-    /// `retired`: REASSIGN OWNED to it needs the admin's membership.
-    Admin,
-    /// The marker: its members are taken for temporary users, so the admin must never be one.
-    Nobody,
-}
-
-/// Creates one of this system's NOLOGIN roles (the marker, `retired`) if it is missing.
-pub async fn ensure_own_role(session: &mut Session, role: &str, join: Join) -> Result<(), Fault> {
-    if !session.query_column(&sql::role_exists(role)).await?.is_empty() {
-        return Ok(());
-    }
-    match session.execute(&sql::create_own_role(role)).await {
-        Err(fault) if fault.sqlstate() != Some(DUPLICATE_OBJECT) => return Err(fault),
-        _ => {}
-    }
-    match join {
-        Join::Admin => session.execute(&sql::join_own_role(role)).await,
-        Join::Nobody => Ok(()),
+    /// The engine of a configured database (see [`engine::for_database`]).
+    pub fn engine<'c>(&'c self, config: &'c Config, database: &'c str) -> Result<Box<dyn Engine + 'c>, Fault> {
+        engine::for_database(self.connections, self.source, config, database)
     }
 }
 

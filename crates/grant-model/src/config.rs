@@ -36,8 +36,12 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
+    /// `postgres` when left out.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub engine: Engine,
     pub host: String,
-    #[serde(default = "default_port")]
+    /// The engine's default port (5432, 3306) when left out.
+    #[serde(default)]
     pub port: u16,
     pub dbname: String,
     pub sslmode: SslMode,
@@ -114,8 +118,46 @@ impl Endpoint {
     }
 }
 
-fn default_port() -> u16 {
-    5432
+/// The database server a configured database runs. Everything a grant promises holds on both; how it is carried
+/// out differs (see `grant_model::mysql`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// PostgreSQL 14-17 (Aurora PostgreSQL, RDS, self-managed).
+    #[default]
+    Postgres,
+    /// Aurora MySQL 3 (MySQL 8.0 compatible); MariaDB 10.11 in local tests.
+    Mysql,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Engine::Postgres => 5432,
+            Engine::Mysql => 3306,
+        }
+    }
+
+    /// The longest user name the server keeps whole: PostgreSQL truncates past 63 bytes, MySQL refuses past 32
+    /// characters.
+    pub fn max_user_name_bytes(self) -> usize {
+        match self {
+            Engine::Postgres => naming::MAX_IDENTIFIER_BYTES,
+            Engine::Mysql => naming::MAX_MYSQL_USER_BYTES,
+        }
+    }
+
+    /// A new temporary user's name on this engine.
+    pub fn temp_username(self, prefix: &str, requester: &str) -> String {
+        naming::temp_username_within(prefix, requester, self.max_user_name_bytes())
+    }
 }
 
 /// RDS DB cluster identifiers: 1-63 letters, digits and hyphens, starting with a letter.
@@ -262,7 +304,11 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 impl Config {
     /// Parses and validates the document. Every rule about what a valid config is lives here.
     pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
-        let config: Config = serde_json::from_slice(json).map_err(|e| ConfigError(format!("config document: {e}")))?;
+        let mut config: Config =
+            serde_json::from_slice(json).map_err(|e| ConfigError(format!("config document: {e}")))?;
+        for db in config.databases.values_mut().filter(|db| db.port == 0) {
+            db.port = db.engine.default_port();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -300,6 +346,9 @@ impl Config {
                     at("cluster_identifier")
                 )));
             }
+            if db.engine == Engine::Mysql {
+                check_mysql(db).map_err(|(field, e)| ConfigError(format!("{} {e}", at(field))))?;
+            }
             let admin = db.admin().map_err(|e| ConfigError(format!("databases.{db_name} {e}")))?;
             check_admin_source(admin, db.sslmode).map_err(|(field, e)| ConfigError(format!("{} {e}", at(field))))?;
             for (target_name, target) in &db.targets {
@@ -310,6 +359,40 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// What MySQL cannot do as PostgreSQL does; on failure, the field at fault and why (README "Contract notes").
+fn check_mysql(db: &DatabaseConfig) -> Result<(), (&'static str, String)> {
+    if db.sslmode == SslMode::Require {
+        // PostgreSQL's `require` is safe because the password only travels through SCRAM with channel binding;
+        // MySQL has no channel binding, so an unverified server could relay the admin's login.
+        return Err((
+            "sslmode",
+            "\"require\" is refused for engine mysql: MySQL authentication has no channel binding, so an \
+             unverified server could relay the admin's login; use \"verify-ca\" or \"verify-full\""
+                .into(),
+        ));
+    }
+    if !db.readers.is_empty() || db.cluster_identifier.is_some() {
+        return Err((
+            "readers",
+            "readers and cluster_identifier are not supported for engine mysql yet: sessions on Aurora MySQL \
+             readers could not be ended, so such a database is refused rather than half served"
+                .into(),
+        ));
+    }
+    if let Some((name, _)) = db.targets.iter().find(|(_, t)| t.auth == Auth::Iam) {
+        return Err(("targets", format!("{name}: auth \"iam\" is not supported for engine mysql")));
+    }
+    if let Some(bad) =
+        db.targets.values().flat_map(|t| &t.roles).find(|r| r.chars().count() > naming::MAX_MYSQL_USER_BYTES)
+    {
+        return Err((
+            "targets",
+            format!("role {bad:?} is longer than MySQL's {} characters", naming::MAX_MYSQL_USER_BYTES),
+        ));
+    }
+    Ok(())
 }
 
 /// The rules for each admin credential source; on failure, the field at fault and why.

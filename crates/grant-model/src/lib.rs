@@ -25,8 +25,8 @@
 //! * [`lease`]: the lease rules (`may_write`, durations).
 //! * [`item`]: the grant as a DynamoDB item ([`item::GrantItem`]) and the expiry index's shards.
 //! * [`request`] and [`response`]: the provisioner's wire format.
-//! * [`config`], [`policy`], [`escalation`], [`naming`], [`sql`]: the rules for config, durations, role
-//!   escalation, role names, and the SQL that carries a grant out.
+//! * [`config`], [`policy`], [`escalation`], [`naming`], [`sql`], [`mysql`]: the rules for config, durations,
+//!   role escalation, role names, and the SQL that carries a grant out (PostgreSQL, MySQL).
 //! * [`schema`]: the JSON Schemas of requests and responses.
 //! * [`sym`]: Sym's Lambda strategy events, read into what they ask.
 //!
@@ -40,6 +40,7 @@ pub mod grant;
 mod identity;
 pub mod item;
 pub mod lease;
+pub mod mysql;
 pub mod naming;
 pub mod policy;
 pub mod request;
@@ -51,7 +52,8 @@ pub mod sym;
 mod text;
 
 pub use config::{
-    AdminCredentials, AdminSource, Config, DatabaseConfig, Endpoint, ReaderConfig, SslMode, Strategy, TargetConfig,
+    AdminCredentials, AdminSource, Config, DatabaseConfig, Endpoint, Engine, ReaderConfig, SslMode, Strategy,
+    TargetConfig,
 };
 pub use delivery::{Auth, CredentialDelivery, CredentialsRef};
 pub use error::{ClientError, ConfigError, ErrorCode, MAX_MESSAGE_BYTES};

@@ -5,6 +5,8 @@
 use rand::RngExt;
 
 pub const MAX_IDENTIFIER_BYTES: usize = 63;
+/// MySQL user names (and so role names) are at most 32 characters; ours are ASCII.
+pub const MAX_MYSQL_USER_BYTES: usize = 32;
 /// Length of the random part of a temporary user's name: 36^8 ≈ 2.8e12 names per requester.
 pub const SUFFIX_LEN: usize = 8;
 const SUFFIX_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -33,9 +35,15 @@ pub fn check_identifier(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `<prefix><from the requester>_<random suffix>`: lowercase `[a-z0-9_]`, at most 63 bytes. The requester part
-/// is the local part of an email address, other characters folded to `_`, so a DBA can tell whose role it is.
+/// A PostgreSQL temporary user's name (see [`temp_username_within`]).
 pub fn temp_username(prefix: &str, requester: &str) -> String {
+    temp_username_within(prefix, requester, MAX_IDENTIFIER_BYTES)
+}
+
+/// `<prefix><from the requester>_<random suffix>`: lowercase `[a-z0-9_]`, at most `max` bytes (the engine's
+/// limit, `Engine::max_user_name_bytes`). The requester part is the local part of an email address, other
+/// characters folded to `_`, so a DBA can tell whose role it is.
+pub fn temp_username_within(prefix: &str, requester: &str, max: usize) -> String {
     let local = requester.split('@').next().unwrap_or_default();
     let mut readable: String =
         local.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
@@ -44,7 +52,7 @@ pub fn temp_username(prefix: &str, requester: &str) -> String {
     }
     let readable = readable.trim_matches('_');
     let readable = if readable.is_empty() { "user" } else { readable };
-    let room = MAX_IDENTIFIER_BYTES.saturating_sub(prefix.len() + 1 + SUFFIX_LEN);
+    let room = max.saturating_sub(prefix.len() + 1 + SUFFIX_LEN);
     let readable = &readable[..readable.len().min(room)]; // ASCII only, so any byte index is a char boundary
     format!("{prefix}{readable}_{}", random_suffix())
 }
@@ -67,6 +75,17 @@ pub fn marker_role(prefix: &str) -> String {
 /// SECURITY DEFINER function left behind then runs with no privileges at all.
 pub fn retired_role(prefix: &str) -> String {
     format!("{prefix}retired")
+}
+
+/// MySQL: the schema holding the expiry events and the procedure they call, which only the admin may change
+/// (a temporary user with rights there could drop its own expiry).
+pub fn expiry_schema(prefix: &str) -> String {
+    format!("{prefix}expiry")
+}
+
+/// MySQL: the one-shot event that locks temporary user `user` at its grant's `expires_at`.
+pub fn expiry_event(user: &str) -> String {
+    format!("expire_{user}")
 }
 
 /// The existing database user a `role_escalation` grant is for, when the request names none: the email's
@@ -94,6 +113,15 @@ mod tests {
         assert_eq!(name.len(), "jit_alice_smith_".len() + SUFFIX_LEN);
         assert_ne!(temp_username("jit_", "a@b"), temp_username("jit_", "a@b"));
         assert!(temp_username("jit_", "@@").starts_with("jit_user_"));
+    }
+
+    #[test]
+    fn mysql_names_fit_32_characters() {
+        let name = temp_username_within("jit_", "a.very.long.requester.name@example.com", MAX_MYSQL_USER_BYTES);
+        assert_eq!(name.len(), MAX_MYSQL_USER_BYTES, "{name}");
+        assert!(name.starts_with("jit_a_very_long_req"), "{name}");
+        let longest_prefix = "p".repeat(crate::config::MAX_USER_PREFIX_BYTES);
+        assert!(temp_username_within(&longest_prefix, "bob", MAX_MYSQL_USER_BYTES).len() <= MAX_MYSQL_USER_BYTES);
     }
 
     #[test]

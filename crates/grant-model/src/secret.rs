@@ -29,6 +29,16 @@ impl Password {
 
     /// `SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>`, fresh salt each call; what `CREATE ROLE ... PASSWORD`
     /// stores as is.
+    /// What MySQL's `mysql_native_password` stores: `*` and SHA1(SHA1(password)) in upper-case hex. Sent in
+    /// `IDENTIFIED WITH mysql_native_password AS '...'`, so the server (and its general log) never sees the
+    /// password itself.
+    pub fn mysql_native_hash(&self) -> String {
+        use sha1::{Digest, Sha1};
+        let twice = Sha1::digest(Sha1::digest(self.0.as_bytes()));
+        let hex: String = twice.iter().map(|b| format!("{b:02X}")).collect();
+        format!("*{hex}")
+    }
+
     pub fn scram_verifier(&self) -> String {
         postgres_protocol::password::scram_sha_256(self.0.as_bytes())
     }
@@ -78,6 +88,13 @@ mod tests {
         assert_eq!(a.expose().len(), PASSWORD_LEN);
         assert_ne!(a, b);
         assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[test]
+    fn mysql_native_hash_matches_the_server() {
+        // SELECT PASSWORD('password') on MySQL 5.7 / MariaDB 10.11.
+        let hash = Password("password".into()).mysql_native_hash();
+        assert_eq!(hash, "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19");
     }
 
     #[test]

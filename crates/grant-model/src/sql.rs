@@ -14,10 +14,10 @@ pub struct Statement {
 }
 
 impl Statement {
-    fn new(sql: String) -> Self {
+    pub(crate) fn new(sql: String) -> Self {
         Statement { sql, params: Vec::new() }
     }
-    fn query(sql: &str, params: &[&str]) -> Self {
+    pub(crate) fn query(sql: &str, params: &[&str]) -> Self {
         Statement { sql: sql.to_string(), params: params.iter().map(|p| p.to_string()).collect() }
     }
 }

@@ -1,29 +1,24 @@
-//! `grant`: write the `pending` row first (with this invocation's provisioning lease), create the access in one
-//! PostgreSQL transaction, and record `active` before that transaction commits. Access therefore never exists
-//! without a row that accounts for it: a crash before the commit leaves nothing in the database, and one after
-//! leaves an `active` row that expires and is revoked as usual. Credentials delivered to Secrets Manager or SSM
+//! `grant`: write the `pending` row first (with this invocation's provisioning lease), have the engine prepare the
+//! access (PostgreSQL: in one open transaction; MySQL: a locked account), and record `active` before it takes
+//! effect. Access therefore never exists without a row that accounts for it: a crash before the commit leaves
+//! nothing usable (on MySQL, a locked user the pending row names, which the reaper drops), and one after leaves
+//! an `active` row that expires and is revoked as usual. Credentials delivered to Secrets Manager or SSM
 //! are written inside that window too, to a name the pending row already records, so whoever ends the grant
 //! (the reaper for an abandoned one) deletes them.
 
 use crate::{note_grant, ActionError, App};
 use grant_adapters::error::Conflict;
-use grant_adapters::pg;
-use grant_adapters::revoke::{ensure_own_role, Join};
 use grant_adapters::store::Expect;
-use grant_adapters::Fault;
+use grant_adapters::{Fault, TempUserSpec};
 use grant_model::config::{DatabaseConfig, TargetConfig};
 use grant_model::delivery::Auth;
-use grant_model::escalation::{check_db_user, check_grantable, UserFacts};
 use grant_model::grant::{now_seconds, NewGrant, PROVISIONER};
 use grant_model::request::GrantRequest;
 use grant_model::response::{Credentials, GrantView, Login, Response, ResponseCredentials};
 use grant_model::{
-    naming, policy, same_identity, sql, ClientError, Config, ConfigError, CredentialsRef, ErrorCode, Grant, Lease,
-    Password, Purpose, Status, Strategy,
+    naming, policy, same_identity, ClientError, Config, CredentialsRef, ErrorCode, Grant, Lease, Password, Purpose,
+    Status, Strategy,
 };
-
-/// SQLSTATE undefined_object: a retried grant's user is gone.
-const UNDEFINED_OBJECT: &str = "42704";
 
 pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError> {
     let config = app.source.config().await?;
@@ -52,7 +47,7 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
             database: req.database.clone(),
             target: req.target.clone(),
             strategy: target.strategy,
-            db_user: db_user.unwrap_or_else(|| naming::temp_username(&config.user_prefix, &req.requester)),
+            db_user: db_user.unwrap_or_else(|| db.engine.temp_username(&config.user_prefix, &req.requester)),
             roles: target.roles.clone(),
             user_prefix: config.user_prefix.clone(),
             duration_seconds: duration,
@@ -64,9 +59,9 @@ pub async fn grant(app: &App, req: GrantRequest) -> Result<Response, ActionError
     let pending = pending.delivered_to(app.delivery.location(target.credential_delivery, &pending).as_ref());
     if pending.strategy() == Strategy::RoleEscalation {
         // Refuse what we can before writing anything: bad input changes nothing, not even the table.
-        let mut session = app.connections.session(pending.database(), db, &app.source).await?;
-        let database = session.database().to_string();
-        check_escalation(app, &config, &*session.client(), &database, &pending).await?;
+        let revocation = app.revocation(PROVISIONER);
+        let engine = revocation.engine(&config, pending.database())?;
+        engine.check_escalation(&*app.store, &pending, pending.user_prefix(&config.user_prefix)).await?;
     }
     let inserted = app.store.insert(&pending).await;
     if !matches!(inserted, Ok(true)) {
@@ -135,14 +130,15 @@ async fn provision(
             Err(error)
         }
         Err(Failure { error, activation_written: false }) => {
-            // The transaction was rolled back: nothing is in the database. Delivered credentials are deleted here,
-            // unless the lease was lost: then the row is someone else's, and so is what its name holds now.
+            // Nothing is in effect. What the attempt made is removed through the revocation routine (a rolled back
+            // PostgreSQL transaction left nothing; MySQL DDL may have left a locked user), and so are delivered
+            // credentials; unless the lease was lost: then the row is someone else's, and so is what it names.
             let lease_lost =
                 matches!(&error, ActionError::Fault(Fault::Conflict { conflict: Conflict::LeaseLost, .. }));
-            if let (false, Some(location)) = (lease_lost, pending.credentials_ref()) {
-                if let Err(fault) = app.delivery.delete(&location).await {
-                    // The pending row stays, naming it: a retry or the reaper deletes it.
-                    tracing::error!(error = %error, delete = %fault, "grant failed; its delivered credentials remain for now");
+            if !lease_lost && pending.strategy() == Strategy::TempUser {
+                if let Err(fault) = app.revocation(PROVISIONER).revoke_access(config, &pending).await {
+                    // The pending row stays, naming them: a retry or the reaper removes them.
+                    tracing::error!(error = %error, cleanup = %fault, "grant failed; what it made remains for now");
                     return Err(error);
                 }
             }
@@ -160,8 +156,9 @@ async fn provision(
     }
 }
 
-/// The database side of a grant, in one transaction that commits only after the row says `active`. Returns the
-/// active grant and, for a temporary user, the response's credentials (delivered first where the target says).
+/// The database side of a grant, prepared by the engine and put into effect only after the row says `active`.
+/// Returns the active grant and, for a temporary user, the response's credentials (delivered first where the
+/// target says).
 async fn create_access(
     app: &App,
     config: &Config,
@@ -170,23 +167,17 @@ async fn create_access(
     pending: &Grant,
     lease: &Lease,
 ) -> Result<(Grant, Option<ResponseCredentials>), Failure> {
-    let mut session = app.connections.session(pending.database(), db, &app.source).await?;
-    if pending.strategy() == Strategy::TempUser {
-        let prefix = pending.user_prefix(&config.user_prefix);
-        ensure_own_role(&mut session, &naming::marker_role(prefix), Join::Nobody).await?;
-        ensure_own_role(&mut session, &naming::retired_role(prefix), Join::Admin).await?;
-    }
-    let database = session.database().to_string();
-    let fault = |e: tokio_postgres::Error| misconfigured(Fault::postgres(&database, &e));
-    let tx = session.client().transaction().await.map_err(fault)?;
+    let revocation = app.revocation(PROVISIONER);
+    let engine = revocation.engine(config, pending.database())?;
+    let prefix = pending.user_prefix(&config.user_prefix);
     let mut answer = None;
     let mut active = pending.clone();
-    match pending.strategy() {
+    let prepared = match pending.strategy() {
         Strategy::TempUser => {
             let password = (target.auth == Auth::Password).then(Password::generate);
-            for statement in temp_user_statements(config, target, pending, password.as_ref()) {
-                pg::execute(&tx, &statement).await.map_err(fault)?;
-            }
+            let spec =
+                TempUserSpec { grant: pending, target, password: password.as_ref(), prefix, sslmode: db.sslmode };
+            let prepared = engine.prepare_temp_user(&spec).await?;
             let login = login(app, db, pending, password).await?;
             let issued = credentials(db, pending, login);
             let (delivered, answered) = answer_with(app, pending, pending.credentials_ref(), issued).await?;
@@ -195,25 +186,21 @@ async fn create_access(
                 active = active.delivered_to(Some(&stored));
             }
             answer = Some(answered);
+            prepared
         }
         Strategy::RoleEscalation => {
-            // Under the user's lock the membership check and the GRANT cannot interleave with a revocation.
-            pg::execute(&tx, &sql::lock_user(pending.db_user())).await.map_err(fault)?;
-            check_escalation(app, config, &tx, &database, pending).await?;
-            pg::execute(&tx, &sql::grant_roles(pending.db_user(), pending.roles())).await.map_err(fault)?;
+            engine.prepare_escalation(&*app.store, pending, prefix).await.map_err(ActionError::from)?
         }
-    }
+    };
     active.activate(now_seconds())?;
     match app.store.replace(pending, &active, Expect::Holding(lease)).await {
         Ok(true) => {}
-        // The lease ran out and someone took the row over: roll back, leave it to them.
+        // The lease ran out and someone took the row over: undone, left to them.
         Ok(false) => return Err(Fault::conflict(pending.grant_id(), Conflict::LeaseLost).into()),
-        // Maybe applied: rolled back, the row may say active with nothing behind it (a retry recreates it).
+        // Maybe applied: the row may say active with nothing behind it (a retry makes it again).
         Err(fault) => return Err(Failure { error: fault.into(), activation_written: true }),
     }
-    tx.commit()
-        .await
-        .map_err(|e| Failure { error: Fault::postgres(&database, &e).into(), activation_written: true })?;
+    prepared.commit().await.map_err(|fault| Failure { error: fault.into(), activation_written: true })?;
     Ok((active, answer))
 }
 
@@ -243,72 +230,6 @@ async fn answer_with(
             Ok((Some(stored), ResponseCredentials::Delivered(delivered)))
         }
     }
-}
-
-/// A temporary user's statements: the role (login until `expires_at`, member of the target roles and the
-/// marker; without a password, `rds_iam`) and the target's own statements.
-fn temp_user_statements(
-    config: &Config,
-    target: &TargetConfig,
-    grant: &Grant,
-    password: Option<&Password>,
-) -> Vec<sql::Statement> {
-    let marker = grant.marker_role(&config.user_prefix);
-    let verifier = password.map(Password::scram_verifier);
-    sql::create_temp_user(&sql::TempUser {
-        username: grant.db_user(),
-        scram_verifier: verifier.as_deref(),
-        valid_until: grant.expires_at(),
-        connection_limit: target.connection_limit,
-        roles: grant.roles(),
-        marker_role: &marker,
-        statements: &target.statements,
-    })
-}
-
-/// SQLSTATE class 42 (syntax error or access rule violation) while creating access is the configuration's
-/// fault (a target role that does not exist, a bad statement, an admin without ADMIN OPTION), not a passing
-/// one: retrying changes nothing until an operator acts.
-fn misconfigured(fault: Fault) -> Fault {
-    match fault.sqlstate() {
-        Some(code) if code.starts_with("42") => Fault::Config(ConfigError(format!(
-            "{fault} (check the target's roles and statements, and the admin's privileges)"
-        ))),
-        _ => fault,
-    }
-}
-
-/// The user must be an ordinary login role, exist, and not already hold a target role outside our grants.
-async fn check_escalation(
-    app: &App,
-    config: &Config,
-    client: &impl tokio_postgres::GenericClient,
-    database: &str,
-    grant: &Grant,
-) -> Result<(), ActionError> {
-    let fault = |e: tokio_postgres::Error| Fault::postgres(database, &e);
-    let marker = grant.marker_role(&config.user_prefix);
-    let Some(facts) = pg::query_row(client, &sql::user_facts(grant.db_user(), &marker)).await.map_err(fault)? else {
-        return Err(ClientError::new(
-            ErrorCode::UnknownDbUser,
-            format!("database user {:?} does not exist in {:?}", grant.db_user(), grant.database()),
-        )
-        .into());
-    };
-    let flag = |i: usize| facts.get(i).is_some_and(|v| v == "true");
-    let facts = UserFacts {
-        can_login: flag(0),
-        superuser: flag(1),
-        has_members: flag(2),
-        is_admin: flag(3),
-        is_temporary_user: flag(4),
-    };
-    check_db_user(grant.db_user(), grant.user_prefix(&config.user_prefix), &facts)?;
-    let memberships = pg::query_column(client, &sql::memberships(grant.db_user())).await.map_err(fault)?;
-    let mut live = app.store.live_grants_for_user(grant.database(), grant.db_user()).await?;
-    live.retain(|g| g.grant_id() != grant.grant_id());
-    check_grantable(grant.db_user(), grant.roles(), &memberships, &live)?;
-    Ok(())
 }
 
 /// A request whose `request_id` was seen before: the same grant (with a fresh password), or `conflict`.
@@ -383,7 +304,7 @@ async fn retried(
 }
 
 /// A new password (or, for `auth: iam`, a new token) for an active temporary user; the user is made again if an
-/// earlier attempt recorded the grant but its transaction did not commit.
+/// earlier attempt recorded the grant but did not complete it.
 async fn fresh_login(
     app: &App,
     config: &Config,
@@ -392,22 +313,10 @@ async fn fresh_login(
     grant: &Grant,
 ) -> Result<Login, Fault> {
     let password = (target.auth == Auth::Password).then(Password::generate);
-    let mut session = app.connections.session(grant.database(), db, &app.source).await?;
-    let missing = match &password {
-        Some(password) => {
-            match session.execute(&sql::set_password(grant.db_user(), &password.scram_verifier())).await {
-                Err(fault) if fault.sqlstate() == Some(UNDEFINED_OBJECT) => true,
-                other => other.map(|()| false)?,
-            }
-        }
-        None => session.query_column(&sql::role_exists(grant.db_user())).await?.is_empty(),
-    };
-    if missing {
-        let prefix = grant.user_prefix(&config.user_prefix);
-        ensure_own_role(&mut session, &naming::marker_role(prefix), Join::Nobody).await?;
-        session.transaction(&temp_user_statements(config, target, grant, password.as_ref())).await?;
-    }
-    drop(session);
+    let prefix = grant.user_prefix(&config.user_prefix);
+    let spec = TempUserSpec { grant, target, password: password.as_ref(), prefix, sslmode: db.sslmode };
+    let revocation = app.revocation(PROVISIONER);
+    revocation.engine(config, grant.database())?.renew_temp_user(&spec).await?;
     login(app, db, grant, password).await
 }
 

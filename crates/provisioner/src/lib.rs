@@ -36,6 +36,15 @@ pub enum ActionError {
     Fault(#[from] Fault),
 }
 
+impl From<grant_adapters::Refused> for ActionError {
+    fn from(refused: grant_adapters::Refused) -> Self {
+        match refused {
+            grant_adapters::Refused::Client(error) => ActionError::Client(error),
+            grant_adapters::Refused::Fault(fault) => ActionError::Fault(fault),
+        }
+    }
+}
+
 /// A lifecycle refusal of a change the caller asked for is the caller's to hear about.
 impl From<grant_model::TransitionError> for ActionError {
     fn from(error: grant_model::TransitionError) -> Self {

@@ -2,14 +2,13 @@
 
 use crate::{note_grant, ActionError, App};
 use grant_adapters::error::Conflict;
-use grant_adapters::pg;
 use grant_adapters::revoke::manual_revocable;
 use grant_adapters::store::Expect;
 use grant_adapters::{Fault, Outcome, Why};
-use grant_model::grant::now_seconds;
+use grant_model::grant::{now_seconds, PROVISIONER};
 use grant_model::request::{DescribeRequest, ExtendRequest, RevokeRequest};
 use grant_model::response::{GrantView, Response};
-use grant_model::{policy, sql, ClientError, Grant, Status, Strategy};
+use grant_model::{policy, ClientError, Grant, Status, Strategy};
 
 async fn load(app: &App, grant_id: &str) -> Result<Grant, ActionError> {
     let grant = app.store.get(grant_id).await?.ok_or_else(|| ClientError::not_found(grant_id))?;
@@ -46,26 +45,26 @@ pub async fn revoke(app: &App, req: RevokeRequest, holder: &str) -> Result<Respo
 }
 
 /// Moves `expires_at` to now + duration, within the target's maximum, `max_extensions` and `max_total_seconds`.
-/// For a temporary user the new `VALID UNTIL` commits only after the row says so: a refused or failed write
-/// changes nothing in the database.
+/// For a temporary user the database's own expiry moves too: on PostgreSQL the new `VALID UNTIL` commits only
+/// after the row says so; on MySQL the expiry event moves first, so a failed write leaves the earlier expiry in
+/// the row, which the reaper keeps.
 pub async fn extend(app: &App, req: ExtendRequest) -> Result<Response, ActionError> {
     let grant = load(app, &req.grant_id).await?;
     let config = app.source.config().await?;
-    let (db, target) = policy::lookup(&config, grant.database(), grant.target())?;
+    let (_, target) = policy::lookup(&config, grant.database(), grant.target())?;
     let duration = policy::extension_duration(target, req.duration_seconds)?;
     let mut extended = grant.clone();
     extended.extend(now_seconds(), duration, target.extension_limits(), &req.actor, &req.reason)?;
     let changed = Fault::conflict(grant.grant_id(), Conflict::ChangedMeanwhile);
     if grant.strategy() == Strategy::TempUser {
-        let mut session = app.connections.session(grant.database(), db, &app.source).await?;
-        let database = session.database().to_string();
-        let fault = |e: tokio_postgres::Error| Fault::postgres(&database, &e);
-        let tx = session.client().transaction().await.map_err(fault)?;
-        pg::execute(&tx, &sql::set_valid_until(grant.db_user(), extended.expires_at())).await.map_err(fault)?;
+        let revocation = app.revocation(PROVISIONER);
+        let engine = revocation.engine(&config, grant.database())?;
+        let prefix = grant.user_prefix(&config.user_prefix);
+        let prepared = engine.prepare_extension(&grant, prefix, extended.expires_at()).await?;
         if !app.store.replace(&grant, &extended, Expect::NoLiveLease).await? {
             return Err(changed.into());
         }
-        tx.commit().await.map_err(fault)?;
+        prepared.commit().await?;
     } else if !app.store.replace(&grant, &extended, Expect::NoLiveLease).await? {
         return Err(changed.into());
     }

@@ -6,12 +6,11 @@
 mod metrics;
 
 use futures::stream::{self, StreamExt};
-use grant_adapters::revoke::revoke_unaccounted;
 use grant_adapters::{
     ConfigSource, Connections, Delivery, Fault, GrantRepo, GrantStore, Outcome, Revocation, Settings, Why,
 };
 use grant_model::grant::{format_time, now_seconds, EXPIRY_NOTICE_SECONDS, REAPER};
-use grant_model::{naming, sql, Config, Expect, Grant, Strategy};
+use grant_model::{naming, Config, Expect, Grant, Strategy};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -292,15 +291,16 @@ impl Reaper {
     ) -> Result<Vec<MarkedUser>, Fault> {
         let mut marked = Vec::new();
         for database in config.databases.keys() {
-            let mut session = match self.revocation().session(config, database).await {
-                Ok(session) => session,
+            let revocation = self.revocation();
+            let engine = match revocation.engine(config, database) {
+                Ok(engine) => engine,
                 Err(fault) => {
                     tracing::error!(database, error = %fault, "orphan sweep skipped for this database");
                     continue;
                 }
             };
             for prefix in prefixes {
-                match session.query_column(&sql::marker_members(&naming::marker_role(prefix))).await {
+                match engine.temp_users(prefix).await {
                     Ok(users) => marked.extend(users.into_iter().map(|user| MarkedUser {
                         database: database.clone(),
                         prefix: prefix.clone(),
@@ -353,27 +353,11 @@ impl Reaper {
         live: &[Grant],
     ) -> Result<usize, Fault> {
         let revocation = self.revocation();
-        let cluster = revocation.cluster(config, database)?;
-        let mut session = cluster.writer().await?;
-        let edges = session.query_pairs(&sql::admin_granted_memberships(roles, markers)).await?;
-        let mut by_user: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        // What the pass's read of the live grants accounts for needs no second look; the rest is checked again
-        // under the user's lock, against strongly consistent reads.
-        let accounted = |user: &str, role: &str| {
-            live.iter().any(|g| g.database() == database && g.db_user() == user && g.accounts_for(role))
-        };
-        for (user, role) in edges.into_iter().filter(|(user, role)| !accounted(user, role)) {
-            by_user.entry(user).or_default().push(role);
+        let drift = revocation.engine(config, database)?.reconcile(&*self.store, roles, markers, live).await?;
+        for (user, role) in &drift {
+            tracing::warn!(database, db_user = %user, role, "revoked a membership no live grant accounts for");
         }
-        let mut revoked = 0;
-        for (user, held) in by_user {
-            let drift = revoke_unaccounted(&*self.store, &cluster, &mut session, database, &user, &held).await?;
-            for role in &drift {
-                tracing::warn!(database, db_user = %user, role, "revoked a membership no live grant accounts for");
-            }
-            revoked += drift.len();
-        }
-        Ok(revoked)
+        Ok(drift.len())
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! * [`PgCluster`]: a throwaway PostgreSQL cluster per test, on its own port, of the major
 //!   `JIT_TEST_PG_MAJOR` asks for (see `pg_versions`).
+//! * [`MariaDb`]: a throwaway MariaDB server per test, on its own port and unix socket.
 //! * [`moto()`]: one moto server (S3, DynamoDB, ...) per test process.
 //! * [`RuntimeApi`] + [`LambdaProcess`]: run a real Lambda binary against a
 //!   double of the Lambda Runtime API.
@@ -15,6 +16,7 @@ mod certs;
 mod cut;
 mod fault;
 mod lambda_api;
+mod mariadb;
 mod moto;
 mod pg_versions;
 mod postgres;
@@ -26,6 +28,7 @@ pub use certs::unrelated_ca;
 pub use cut::CutAfterCommit;
 pub use fault::ApplyThenFail;
 pub use lambda_api::{Invocation, LambdaProcess, RuntimeApi};
+pub use mariadb::{MariaDb, ADMIN_GRANTS};
 pub use moto::{moto, unique_name, Moto, MotoBusy};
 pub use pg_versions::{requested_major, MAJOR_VAR};
 pub use postgres::{remove_template, KeyType, PgCluster, TlsOptions, SUPERUSER_PASSWORD};

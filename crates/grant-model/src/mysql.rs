@@ -281,7 +281,8 @@ pub fn user_facts(flavor: Flavor, db_user: &str, marker_role: &str) -> Statement
             flag("u.User = SUBSTRING_INDEX(CURRENT_USER(), '@', 1)"),
             flag(&format!("EXISTS (SELECT 1 FROM {edges} e WHERE e.{member} = u.User AND e.{role} = ?)")),
         ),
-        &[db_user, marker_role],
+        // In the order the placeholders appear: the marker (last flag) comes before the user (WHERE).
+        &[marker_role, db_user],
     )
 }
 
@@ -498,7 +499,7 @@ mod tests {
         assert!(marker_members(Flavor::Mariadb, "m").sql.contains("Admin_option = 'N'"));
         assert!(user_facts(Flavor::Mysql, "u", "m").sql.contains("account_locked"));
         assert!(user_facts(Flavor::Mariadb, "u", "m").sql.contains("is_role"));
-        assert_eq!(user_facts(Flavor::Mariadb, "u", "m").params, ["u", "m"]);
+        assert_eq!(user_facts(Flavor::Mariadb, "u", "m").params, ["m", "u"]);
     }
 
     #[test]

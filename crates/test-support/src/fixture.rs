@@ -14,10 +14,23 @@ pub const DB: &str = "orders";
 
 pub struct Fixture {
     pub pg: PgCluster,
+    /// The table, the bucket and their clients; `fixture.table` etc. reach them through `Deref`.
+    pub cloud: Cloud,
+}
+
+/// A fresh grants table and config bucket on the shared moto server, whatever the database engine.
+pub struct Cloud {
     pub table: String,
     pub bucket: String,
     pub sdk: aws_config::SdkConfig,
     pub settings: Settings,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = Cloud;
+    fn deref(&self) -> &Cloud {
+        &self.cloud
+    }
 }
 
 /// Roles and data as an operator would prepare them (see the runbook): the admin can create roles and hand out
@@ -71,20 +84,7 @@ impl Fixture {
             .await
             .unwrap();
 
-        let sdk = moto().sdk_config().await;
-        let table = unique_name("grants");
-        let bucket = unique_name("config");
-        let settings = Settings::from_lookup(|name| match name {
-            "GRANTS_TABLE" => Some(table.clone()),
-            "CONFIG_BUCKET" => Some(bucket.clone()),
-            "S3_FORCE_PATH_STYLE" => Some("true".into()),
-            _ => None,
-        })
-        .unwrap();
-        GrantStore::new(&sdk, &table).create_table().await.unwrap();
-        let env = Fixture { pg, table, bucket, sdk, settings };
-        let s3 = moto().s3().await;
-        s3.create_bucket().bucket(&env.bucket).send().await.unwrap();
+        let env = Fixture { pg, cloud: Cloud::new().await };
         env.put_object("config.json", &env.config()).await;
         env.put_object("secrets/orders-admin.json", &json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD})).await;
         env
@@ -113,17 +113,56 @@ impl Fixture {
         })
     }
 
-    pub async fn put_object(&self, key: &str, body: &Value) {
-        moto()
-            .s3()
+    pub async fn orders(&self) -> tokio_postgres::Client {
+        self.pg.superuser(DB).await
+    }
+
+    /// Names of all roles in the cluster, sorted.
+    pub async fn roles(&self) -> Vec<String> {
+        let rows = self.orders().await.query("SELECT rolname::text FROM pg_roles ORDER BY 1", &[]).await.unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
+    /// Roles `user` is directly a member of.
+    pub async fn memberships(&self, user: &str) -> Vec<String> {
+        let rows = self
+            .orders()
             .await
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(body.to_string().into_bytes().into())
-            .send()
+            .query(
+                "SELECT r.rolname::text FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid \
+                 JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1 ORDER BY 1",
+                &[&user],
+            )
             .await
             .unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+}
+
+impl Cloud {
+    /// A new table and bucket.
+    pub async fn new() -> Cloud {
+        let sdk = moto().sdk_config().await;
+        let table = unique_name("grants");
+        let bucket = unique_name("config");
+        let settings = Settings::from_lookup(|name| match name {
+            "GRANTS_TABLE" => Some(table.clone()),
+            "CONFIG_BUCKET" => Some(bucket.clone()),
+            "S3_FORCE_PATH_STYLE" => Some("true".into()),
+            _ => None,
+        })
+        .unwrap();
+        GrantStore::new(&sdk, &table).create_table().await.unwrap();
+        moto().s3().await.create_bucket().bucket(&bucket).send().await.unwrap();
+        Cloud { table, bucket, sdk, settings }
+    }
+
+    pub async fn put_object(&self, key: &str, body: &Value) {
+        self.put_raw(key, body.to_string().into_bytes()).await;
+    }
+
+    pub async fn put_raw(&self, key: &str, body: Vec<u8>) {
+        moto().s3().await.put_object().bucket(&self.bucket).key(key).body(body.into()).send().await.unwrap();
     }
 
     /// Environment variables for running the real binary against this environment.
@@ -158,10 +197,6 @@ impl Fixture {
             .unwrap();
     }
 
-    pub async fn orders(&self) -> tokio_postgres::Client {
-        self.pg.superuser(DB).await
-    }
-
     /// Every item in the table, as DynamoDB returns it.
     pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
         let client = aws_sdk_dynamodb::Client::new(&self.sdk);
@@ -174,27 +209,6 @@ impl Fixture {
         let key = AttributeValue::S(grant_id.to_string());
         let output = client.get_item().table_name(&self.table).key("grant_id", key).send().await.unwrap();
         output.item.unwrap_or_else(|| panic!("no item for {grant_id}"))
-    }
-
-    /// Names of all roles in the cluster, sorted.
-    pub async fn roles(&self) -> Vec<String> {
-        let rows = self.orders().await.query("SELECT rolname::text FROM pg_roles ORDER BY 1", &[]).await.unwrap();
-        rows.iter().map(|r| r.get(0)).collect()
-    }
-
-    /// Roles `user` is directly a member of.
-    pub async fn memberships(&self, user: &str) -> Vec<String> {
-        let rows = self
-            .orders()
-            .await
-            .query(
-                "SELECT r.rolname::text FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid \
-                 JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1 ORDER BY 1",
-                &[&user],
-            )
-            .await
-            .unwrap();
-        rows.iter().map(|r| r.get(0)).collect()
     }
 }
 

@@ -23,6 +23,7 @@ mod postgres;
 
 pub mod fixture;
 pub mod history;
+pub mod mysql_fixture;
 mod scanned;
 pub use certs::unrelated_ca;
 pub use cut::CutAfterCommit;

@@ -22,19 +22,23 @@ const READY_LINE: &str = "ready for connections";
 /// What the MySQL engine's admin ("bot") account needs on MariaDB 10.11, for the runbook; `{admin}` stands for the
 /// account (`'name'@'%'`). `MariaDb::create_admin` runs it after `CREATE USER`.
 pub const ADMIN_GRANTS: &str = "\
--- CREATE USER: create, alter (lock, expire) and drop the temporary users and their roles.
--- PROCESS: see every user's sessions in information_schema.PROCESSLIST.
+-- CREATE USER: create, lock and drop the temporary users. PROCESS: see every user's sessions.
 -- CONNECTION ADMIN: KILL other users' sessions (10.5+; without it: error 1095 'You are not owner of thread').
--- SET USER: create objects with another DEFINER than the admin itself (10.5+; was SUPER).
--- RELOAD: FLUSH PRIVILEGES and the other FLUSH statements.
-GRANT CREATE USER, PROCESS, CONNECTION ADMIN, SET USER, RELOAD ON *.* TO {admin};
--- Role edges and object owners: mysql.roles_mapping, mysql.user, mysql.proc.
+-- SET USER: give objects another DEFINER than the admin itself (10.5+; was SUPER).
+GRANT CREATE USER, PROCESS, CONNECTION ADMIN, SET USER ON *.* TO {admin};
+-- Role edges and accounts: mysql.roles_mapping, mysql.user.
 GRANT SELECT ON mysql.* TO {admin};
--- The bookkeeping schema `jit_expiry` (and only that one: `\\_` is a literal underscore, not a wildcard): the admin
--- creates it and everything in it.
-GRANT ALL PRIVILEGES ON `jit\\_expiry`.* TO {admin} WITH GRANT OPTION;
--- Read and re-create objects whose definer is a temporary user: views, triggers, events, routines.
-GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, CREATE ROUTINE, ALTER ROUTINE ON *.* TO {admin};
+-- MariaDB only: SET DEFAULT ROLE ... FOR another user needs UPDATE on the mysql schema (MySQL 8: CREATE USER).
+GRANT UPDATE ON mysql.* TO {admin};
+-- The bookkeeping schema `jit_expiry` (and only that one: `\\_` is a literal underscore, not a wildcard): the
+-- admin creates it, the expiry procedure and the events in it.
+GRANT ALL PRIVILEGES ON `jit\\_expiry`.* TO {admin};
+";
+
+/// What the admin needs on each schema where the targets let temporary users create views, routines, triggers or
+/// events: to read them and re-create them with the retired account as their definer. `{schema}` is the schema.
+pub const OBJECT_GRANTS: &str = "\
+GRANT SELECT, SHOW VIEW, CREATE VIEW, DROP, TRIGGER, EVENT, CREATE ROUTINE, ALTER ROUTINE ON `{schema}`.* TO {admin};
 ";
 
 /// A MariaDB server in a temp dir, listening on 127.0.0.1:`port()` and on `socket()`. Killed on drop.
@@ -144,6 +148,12 @@ impl MariaDb {
         self.root(&ADMIN_GRANTS.replace("{admin}", &account));
     }
 
+    /// Gives the admin [`OBJECT_GRANTS`] on `schema`.
+    pub fn grant_object_rights(&self, user: &str, schema: &str) {
+        let account = format!("'{}'@'%'", quote(user));
+        self.root(&OBJECT_GRANTS.replace("{admin}", &account).replace("{schema}", schema));
+    }
+
     /// Clean shutdown (SIGTERM): clients are disconnected, data is kept.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
@@ -169,6 +179,8 @@ impl MariaDb {
         let dir = self.dir.path();
         let ready_before = self.error_log().matches(READY_LINE).count();
         let out = File::options().create(true).append(true).open(dir.join("mariadbd.out")).expect("mariadbd.out");
+        let tmpdir = dir.join("tmp");
+        fs::create_dir_all(&tmpdir).expect("mariadbd tmpdir");
         let mut cmd = Command::new("/usr/sbin/mariadbd");
         // --no-defaults first (mariadbd insists): nothing from /etc/mysql.
         cmd.arg("--no-defaults")
@@ -180,6 +192,8 @@ impl MariaDb {
             .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
             .arg(format!("--log-error={}", dir.join("error.log").display()))
             .arg(format!("--general-log-file={}", dir.join("general.log").display()))
+            // Its own: servers sharing /tmp trip over each other's temporary files.
+            .arg(format!("--tmpdir={}", tmpdir.display()))
             .args(["--general-log=1", "--event-scheduler=ON", "--skip-name-resolve"])
             .args(SPEED_OPTIONS)
             .args(&self.options)

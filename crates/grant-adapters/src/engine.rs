@@ -46,6 +46,11 @@ pub trait Prepared: Send {
 /// One configured database's engine.
 #[async_trait::async_trait]
 pub trait Engine: Send + Sync {
+    /// Whether a creation that failed before its commit left nothing behind (PostgreSQL: one transaction). If
+    /// not (MySQL DDL commits statement by statement), a failed grant is cleaned up through the revocation
+    /// routine before it is recorded `failed`, and stays `pending` for the reaper if that cleanup fails.
+    fn failed_creation_leaves_nothing(&self) -> bool;
+
     /// Creates a temporary user (login until the grant's `expires_at`, the target's roles and statements, the
     /// marker role), not usable before the commit.
     async fn prepare_temp_user(&self, user: &TempUserSpec<'_>) -> Result<Box<dyn Prepared + '_>, Fault>;

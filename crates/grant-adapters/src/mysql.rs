@@ -19,6 +19,12 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// ER_ACCESS_DENIED_ERROR: the admin's password was refused (rotated?).
 const ACCESS_DENIED: u16 = 1045;
+/// Statements with parameters kept prepared per connection, by text (least recently used closed beyond this).
+/// The engine uses about ten texts, so each is prepared once per connection, then only executed. With no cache,
+/// mysql_async prepares on every exec and never closes the statement: a warm connection would pile them up
+/// towards the server-wide `max_prepared_stmt_count` (16382 by default), at which every prepare on the server
+/// fails.
+const STMT_CACHE_SIZE: usize = 32;
 
 type Slot = Arc<AsyncMutex<Option<(Conn, Flavor)>>>;
 
@@ -82,7 +88,7 @@ async fn try_connect(
         .prefer_socket(false)
         // An IAM token is a password sent in clear: only ever over a verified TLS connection (config.rs).
         .enable_cleartext_plugin(db.admin_iam_user.is_some())
-        .stmt_cache_size(0);
+        .stmt_cache_size(STMT_CACHE_SIZE);
     if db.sslmode != SslMode::Disable {
         let ca = source.ca_bundle(db).await?;
         let roots = ca.as_deref().map_or(RDS_CA_BUNDLE.to_vec(), Clone::clone);

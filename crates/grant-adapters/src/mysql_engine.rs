@@ -214,6 +214,10 @@ impl MysqlEngine<'_> {
 
 #[async_trait::async_trait]
 impl Engine for MysqlEngine<'_> {
+    fn failed_creation_leaves_nothing(&self) -> bool {
+        false
+    }
+
     async fn prepare_temp_user(&self, user: &TempUserSpec<'_>) -> Result<Box<dyn Prepared + '_>, Fault> {
         let mut session = self.session().await?;
         self.create(&mut session, user).await?;

@@ -54,6 +54,10 @@ impl PgEngine<'_> {
 
 #[async_trait::async_trait]
 impl Engine for PgEngine<'_> {
+    fn failed_creation_leaves_nothing(&self) -> bool {
+        true
+    }
+
     async fn prepare_temp_user(&self, user: &TempUserSpec<'_>) -> Result<Box<dyn Prepared + '_>, Fault> {
         let mut session = self.cluster.writer().await?;
         ensure_own_role(&mut session, &naming::marker_role(user.prefix), Join::Nobody).await?;

@@ -531,6 +531,40 @@ pub(crate) mod tests {
       }
     }"#;
 
+    /// The SPEC example as a MySQL database, changed by `edit`.
+    fn mysql(edit: impl FnOnce(&mut serde_json::Value)) -> Result<Config, ConfigError> {
+        let mut doc: serde_json::Value = serde_json::from_str(SPEC_EXAMPLE).unwrap();
+        let orders = &mut doc["databases"]["orders"];
+        orders["engine"] = "mysql".into();
+        orders.as_object_mut().unwrap().remove("port");
+        orders["targets"]["readonly"]["statements"] = serde_json::json!([]);
+        edit(&mut doc);
+        Config::parse(doc.to_string().as_bytes())
+    }
+
+    #[test]
+    fn mysql_databases_default_to_3306_and_refuse_what_mysql_cannot_keep() {
+        let config = mysql(|_| {}).unwrap();
+        let orders = &config.databases["orders"];
+        assert_eq!((orders.engine, orders.port), (Engine::Mysql, 3306));
+        assert_eq!(Config::parse(SPEC_EXAMPLE.as_bytes()).unwrap().databases["orders"].engine, Engine::Postgres);
+        let refused = |edit: fn(&mut serde_json::Value), words: &str| {
+            let error = mysql(edit).unwrap_err().to_string();
+            assert!(error.contains(words), "{error}");
+        };
+        refused(|doc| doc["databases"]["orders"]["sslmode"] = "require".into(), "channel binding");
+        refused(|doc| doc["databases"]["orders"]["readers"] = serde_json::json!([{"host": "r1"}]), "readers");
+        refused(|doc| doc["databases"]["orders"]["cluster_identifier"] = "c1".into(), "cluster_identifier");
+        refused(|doc| doc["databases"]["orders"]["targets"]["readonly"]["auth"] = "iam".into(), "iam");
+        refused(
+            |doc| doc["databases"]["orders"]["targets"]["dba"]["roles"] = serde_json::json!(["r".repeat(33)]),
+            "32",
+        );
+        refused(|doc| doc["databases"]["orders"]["engine"] = "oracle".into(), "unknown variant");
+        let name = Engine::Mysql.temp_username("jit_", "someone.with.a.long.name@example.com");
+        assert!(name.len() <= 32, "{name}");
+    }
+
     #[test]
     fn parses_the_spec_example() {
         let config = Config::parse(SPEC_EXAMPLE.as_bytes()).unwrap();

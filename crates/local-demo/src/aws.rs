@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use test_support::Moto;
 
 use crate::database::{Database, ADMIN_PASSWORD, ADMIN_USER, DB, TARGET_ROLE};
+use crate::mysql_database::{MysqlDatabase, SHOP};
 
 pub const TABLE: &str = "jit-grants";
 pub const BUCKET: &str = "jit-config";
@@ -50,11 +51,12 @@ impl Aws {
         })
     }
 
-    pub async fn create_bucket(&self, database: &Database) -> Result<()> {
+    /// The bucket with `config` and the admin credentials object.
+    pub async fn create_bucket(&self, config: &Value) -> Result<()> {
         let s3 = self.moto.s3().await;
         s3.create_bucket().bucket(BUCKET).send().await.with_context(|| format!("S3 CreateBucket {BUCKET}"))?;
         let admin = json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD});
-        for (key, body) in [(CONFIG_KEY, Aws::config_document(database)), (ADMIN_SECRET_KEY, admin)] {
+        for (key, body) in [(CONFIG_KEY, config.clone()), (ADMIN_SECRET_KEY, admin)] {
             s3.put_object()
                 .bucket(BUCKET)
                 .key(key)
@@ -64,6 +66,22 @@ impl Aws {
                 .with_context(|| format!("S3 PutObject {BUCKET}/{key}"))?;
         }
         Ok(())
+    }
+
+    /// The config document for `--engine mysql`: the same target on a MySQL database.
+    pub fn mysql_config_document(database: &MysqlDatabase) -> Value {
+        json!({
+            "user_prefix": "jit_",
+            "databases": {
+                SHOP: {
+                    "engine": "mysql", "host": database.host(), "port": database.port(), "dbname": SHOP,
+                    "sslmode": "disable", "admin_secret_key": ADMIN_SECRET_KEY,
+                    "targets": {
+                        TARGET_ROLE: {"strategy": "temp_user", "roles": [TARGET_ROLE], "max_duration_seconds": 3600}
+                    }
+                }
+            }
+        })
     }
 
     pub async fn create_table(&self) -> Result<()> {

@@ -9,6 +9,8 @@
 mod aws;
 mod database;
 mod lambda;
+mod mysql_database;
+mod mysql_steps;
 mod options;
 mod progress;
 mod steps;
@@ -26,8 +28,8 @@ async fn main() -> ExitCode {
     match result {
         Ok(steps) => {
             println!(
-                "\nAll {steps} steps passed in {:.1} s. Cleaned up: the Lambda process and the PostgreSQL \
-                 cluster are stopped and their files removed; moto exits with local-demo.",
+                "\nAll {steps} steps passed in {:.1} s. Cleaned up: the Lambda processes and the database \
+                 server are stopped and their files removed; moto exits with local-demo.",
                 started.elapsed().as_secs_f64()
             );
             ExitCode::SUCCESS

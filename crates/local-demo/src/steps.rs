@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::aws::{self, Aws, BUCKET, CONFIG_KEY, TABLE};
 use crate::database::{Database, ADMIN_USER, DB, SCRATCH_DB, TARGET_ROLE};
 use crate::lambda::{self, Lambda};
-use crate::options::Options;
+use crate::options::{Engine, Options};
 use crate::progress::{Done, Progress};
 
 const REQUESTER: &str = "alice@example.com";
@@ -26,9 +26,12 @@ pub struct IssuedGrant {
 
 /// Runs every step in order; returns how many ran.
 pub async fn run(options: &Options) -> Result<usize> {
-    // Before starting anything: a missing binary should not cost a PostgreSQL start-up.
+    // Before starting anything: a missing binary should not cost a database start-up.
     let provisioner_binary = lambda::locate("provisioner", options.provisioner.as_deref())?;
     let reaper_binary = lambda::locate("reaper", options.reaper.as_deref())?;
+    if options.engine == Engine::Mysql {
+        return crate::mysql_steps::run(&provisioner_binary, &reaper_binary).await;
+    }
     let mut progress = Progress::default();
 
     let (database, aws) = progress.step("Start PostgreSQL and moto, set up database orders", start_services()).await?;
@@ -36,7 +39,10 @@ pub async fn run(options: &Options) -> Result<usize> {
     let mut provisioner =
         progress.step("Start the provisioner Lambda", start_lambda(&provisioner_binary, &aws)).await?;
     let first = progress
-        .step("Invoke grant: alice@example.com, readonly on orders, 60 s", grant(&mut provisioner, REQUESTER, "demo-1"))
+        .step(
+            "Invoke grant: alice@example.com, readonly on orders, 60 s",
+            grant(&mut provisioner, DB, REQUESTER, "demo-1"),
+        )
         .await?;
     progress.step("Log in with psql as the temporary user", login_works(&database, &first)).await?;
     progress.step("Invoke describe", describe(&mut provisioner, &first)).await?;
@@ -50,7 +56,7 @@ pub async fn run(options: &Options) -> Result<usize> {
     let expiring = progress
         .step(
             "Invoke grant: carol@example.com, readonly on orders, 60 s",
-            grant(&mut provisioner, "carol@example.com", "demo-2"),
+            grant(&mut provisioner, DB, "carol@example.com", "demo-2"),
         )
         .await?;
     progress.step("Log in with psql as the second temporary user", login_works(&database, &expiring)).await?;
@@ -92,22 +98,27 @@ async fn start_services() -> Result<Done<(Database, Aws)>> {
 }
 
 async fn prepare_aws(aws: &Aws, database: &Database) -> Result<Done<()>> {
-    aws.create_bucket(database).await?;
+    aws.create_bucket(&Aws::config_document(database)).await?;
     aws.create_table().await?;
     Ok(Done::new((), format!("s3://{BUCKET}/{CONFIG_KEY}, s3://{BUCKET}/{}, table {TABLE}", aws::ADMIN_SECRET_KEY))
         .detail(format!("config: {}", Aws::config_document(database))))
 }
 
-async fn start_lambda(binary: &Path, aws: &Aws) -> Result<Done<Lambda>> {
+pub(crate) async fn start_lambda(binary: &Path, aws: &Aws) -> Result<Done<Lambda>> {
     let mut lambda = Lambda::start(binary, &aws.lambda_env());
     tokio::task::block_in_place(|| lambda.check_started())?;
     let summary = format!("{} (Runtime API {})", binary.display(), lambda.runtime_api());
     Ok(Done::new(lambda, summary))
 }
 
-async fn grant(provisioner: &mut Lambda, requester: &str, request_id: &str) -> Result<Done<IssuedGrant>> {
+pub(crate) async fn grant(
+    provisioner: &mut Lambda,
+    database: &str,
+    requester: &str,
+    request_id: &str,
+) -> Result<Done<IssuedGrant>> {
     let response = provisioner.call(json!({
-        "action": "grant", "request_id": request_id, "requester": requester, "database": DB,
+        "action": "grant", "request_id": request_id, "requester": requester, "database": database,
         "target": TARGET_ROLE, "duration_seconds": 60, "reason": "demo: check failed migration",
         "approver": APPROVER
     }))?;
@@ -175,7 +186,7 @@ async fn scratch_table_retired(database: &Database) -> Result<Done<()>> {
     Ok(Done::new((), format!("{SCRATCH_DB}.{SCRATCH_TABLE} now belongs to {owner} (NOLOGIN, no privileges)")))
 }
 
-async fn describe(provisioner: &mut Lambda, grant: &IssuedGrant) -> Result<Done<()>> {
+pub(crate) async fn describe(provisioner: &mut Lambda, grant: &IssuedGrant) -> Result<Done<()>> {
     let response = provisioner.call(json!({"action": "describe", "grant_id": grant.grant_id}))?;
     let status = text(&response["grant"], "status")?;
     let history = response["grant"]["history"].as_array().context("describe returned no history")?;
@@ -191,7 +202,7 @@ async fn describe(provisioner: &mut Lambda, grant: &IssuedGrant) -> Result<Done<
     Ok(Done::new((), format!("status {status}, {} history entries:", history.len())).details(lines))
 }
 
-async fn revoke(provisioner: &mut Lambda, grant: &IssuedGrant) -> Result<Done<()>> {
+pub(crate) async fn revoke(provisioner: &mut Lambda, grant: &IssuedGrant) -> Result<Done<()>> {
     let response = provisioner.call(json!({
         "action": "revoke", "grant_id": grant.grant_id, "actor": APPROVER, "reason": "demo finished"
     }))?;
@@ -204,7 +215,7 @@ async fn revoke(provisioner: &mut Lambda, grant: &IssuedGrant) -> Result<Done<()
 /// The EventBridge schedule's event, as the tests use it.
 const SCHEDULED_EVENT: &str = include_str!("../../../eventbridge/scheduled-event.json");
 
-async fn wait_for_expiry(grant: &IssuedGrant) -> Result<Done<()>> {
+pub(crate) async fn wait_for_expiry(grant: &IssuedGrant) -> Result<Done<()>> {
     let expires_at: chrono::DateTime<chrono::Utc> = grant.expires_at.parse().context("expires_at is not RFC 3339")?;
     // One second past the instant, so PostgreSQL's clock agrees it has passed.
     let wait = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_secs(1);
@@ -212,7 +223,7 @@ async fn wait_for_expiry(grant: &IssuedGrant) -> Result<Done<()>> {
     Ok(Done::new((), format!("waited {} s, until {}", wait.as_secs(), grant.expires_at)))
 }
 
-async fn reap(reaper: &mut Lambda) -> Result<Done<()>> {
+pub(crate) async fn reap(reaper: &mut Lambda) -> Result<Done<()>> {
     let event: Value = serde_json::from_str(SCHEDULED_EVENT).context("the sample scheduled event is not JSON")?;
     let summary = reaper.call_any(event)?;
     ensure!(summary["revoked"] == json!(1) && summary["failed"] == json!(0), "the reaper's pass: {summary}");
@@ -234,7 +245,7 @@ async fn role_gone(database: &Database, grant: &IssuedGrant) -> Result<Done<()>>
     Ok(Done::new((), format!("{} is gone; jit_ roles left: {}", grant.db_user, left.join(", "))))
 }
 
-async fn item_revoked(aws: &Aws, grant: &IssuedGrant) -> Result<Done<()>> {
+pub(crate) async fn item_revoked(aws: &Aws, grant: &IssuedGrant) -> Result<Done<()>> {
     let item = aws.grant_item(&grant.grant_id).await?;
     let status = aws::string(&item, "status");
     ensure!(status == "revoked", "the item's status is {status}, not revoked");
@@ -270,12 +281,12 @@ async fn item_revoked(aws: &Aws, grant: &IssuedGrant) -> Result<Done<()>> {
 }
 
 /// A string field of a response object, or an error naming it.
-fn text(object: &Value, field: &str) -> Result<String> {
+pub(crate) fn text(object: &Value, field: &str) -> Result<String> {
     object[field].as_str().map(str::to_string).with_context(|| format!("the response has no {field}: {object}"))
 }
 
 /// The first 4 characters and an ellipsis: enough to tell passwords apart, not to use one.
-fn mask(secret: &str) -> String {
+pub(crate) fn mask(secret: &str) -> String {
     let shown: String = secret.chars().take(4).collect();
     format!("{shown}…")
 }

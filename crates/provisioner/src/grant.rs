@@ -130,17 +130,25 @@ async fn provision(
             Err(error)
         }
         Err(Failure { error, activation_written: false }) => {
-            // Nothing is in effect. What the attempt made is removed through the revocation routine (a rolled back
-            // PostgreSQL transaction left nothing; MySQL DDL may have left a locked user), and so are delivered
-            // credentials; unless the lease was lost: then the row is someone else's, and so is what it names.
+            // Nothing is in effect. Unless the lease was lost (then the row is someone else's, and so is what it
+            // names), what the attempt made goes: delivered credentials, and, where the engine's creation is not
+            // all or nothing (MySQL), a locked user, through the revocation routine, which deletes both.
             let lease_lost =
                 matches!(&error, ActionError::Fault(Fault::Conflict { conflict: Conflict::LeaseLost, .. }));
-            if !lease_lost && pending.strategy() == Strategy::TempUser {
-                if let Err(fault) = app.revocation(PROVISIONER).revoke_access(config, &pending).await {
-                    // The pending row stays, naming them: a retry or the reaper removes them.
-                    tracing::error!(error = %error, cleanup = %fault, "grant failed; what it made remains for now");
-                    return Err(error);
+            let revocation = app.revocation(PROVISIONER);
+            let atomic = revocation.engine(config, pending.database()).map(|e| e.failed_creation_leaves_nothing());
+            let cleanup = match (lease_lost, atomic, pending.credentials_ref()) {
+                (true, _, _) => Ok(()),
+                (false, Ok(false), _) if pending.strategy() == Strategy::TempUser => {
+                    revocation.revoke_access(config, &pending).await
                 }
+                (false, _, Some(location)) => app.delivery.delete(&location).await,
+                (false, _, None) => Ok(()),
+            };
+            if let Err(fault) = cleanup {
+                // The pending row stays, naming them: a retry or the reaper removes them.
+                tracing::error!(error = %error, cleanup = %fault, "grant failed; what it made remains for now");
+                return Err(error);
             }
             let mut failed = pending.clone();
             failed.fail(now_seconds(), &error.to_string(), PROVISIONER, app.settings.retention)?;

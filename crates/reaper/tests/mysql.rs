@@ -404,3 +404,17 @@ async fn tls_is_required_and_definer_objects_go_to_the_retired_account() {
     assert!(!denied.is_empty());
     assert_eq!(env.root_value("SELECT COUNT(*) FROM shop.items"), "1");
 }
+
+#[tokio::test]
+async fn a_creation_failing_half_way_removes_what_it_made() {
+    let env = Env::new().await;
+    // CREATE USER and the marker membership go through; GRANT of the missing role fails.
+    let fault = env.provisioner.handle(request("half@example.com", "missing-role")).await.unwrap_err();
+    assert_eq!(fault.kind(), "Config", "{fault}");
+    assert!(fault.to_string().contains("no_such_role"), "{fault}");
+    let users = env.db.root("SELECT User FROM mysql.user WHERE User LIKE 'jit\\_half%'");
+    assert!(users.trim().is_empty(), "the locked user it made is gone: {users}");
+    assert!(env.marked_users().is_empty());
+    let items = env.items().await;
+    assert_eq!(s(&items[0], "status"), "failed");
+}

@@ -14,7 +14,7 @@ resource "aws_cloudwatch_log_group" "reaper" {
 
 resource "aws_lambda_function" "provisioner" {
   function_name                  = local.provisioner_name
-  description                    = "jit-access: creates time-limited Aurora PostgreSQL access (invoke with a grant request)"
+  description                    = "jit-access: creates time-limited Aurora PostgreSQL or MySQL access (invoke with a grant request)"
   role                           = aws_iam_role.provisioner.arn
   runtime                        = "provided.al2023"
   handler                        = "bootstrap"

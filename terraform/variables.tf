@@ -95,7 +95,7 @@ variable "subnet_ids" {
 }
 
 variable "security_group_ids" {
-  description = "Security groups for the Lambdas' ENIs (must be allowed to reach Aurora on 5432). Required when subnet_ids is set."
+  description = "Security groups for the Lambdas' ENIs (must be allowed to reach Aurora on 5432, or 3306 for engine mysql). Required when subnet_ids is set."
   type        = list(string)
   default     = []
 }
@@ -215,7 +215,7 @@ variable "create_invoke_policy" {
 }
 
 variable "aurora_cluster_identifiers" {
-  description = "Aurora cluster identifiers the config names as cluster_identifier: both Lambdas may describe exactly these clusters (and the account's DB instances, which DescribeDBInstances cannot narrow further) to find their reader instances. Empty: no RDS permission at all (configure readers explicitly instead)."
+  description = "Aurora cluster identifiers the config names as cluster_identifier: both Lambdas may describe exactly these clusters (and the account's DB instances, which DescribeDBInstances cannot narrow further) to find their reader instances. Empty: no RDS permission at all (configure readers explicitly instead). Engine postgres only: readers and cluster_identifier are refused for engine mysql."
   type        = list(string)
   default     = []
 
@@ -268,7 +268,7 @@ variable "admin_iam_db_users" {
 }
 
 variable "iam_auth_db_users" {
-  description = "For targets with auth = iam: the rds-db:connect resources of the temporary users, arn:aws:rds-db:<region>:<account>:dbuser:<cluster DbiResourceId>/<user_prefix>*. Only the provisioner gets them: a token works only if its signer may connect, so only the provisioner can mint one."
+  description = "For targets with auth = iam (engine postgres only; refused for engine mysql): the rds-db:connect resources of the temporary users, arn:aws:rds-db:<region>:<account>:dbuser:<cluster DbiResourceId>/<user_prefix>*. Only the provisioner gets them: a token works only if its signer may connect, so only the provisioner can mint one."
   type        = list(string)
   default     = []
 

@@ -1,4 +1,4 @@
-# jit-access next to an existing VPC and Aurora PostgreSQL cluster.
+# jit-access next to an existing VPC and Aurora cluster (PostgreSQL, or MySQL with "engine": "mysql" in the config).
 
 variable "region" {
   description = "AWS region of the Aurora cluster."
@@ -12,7 +12,7 @@ variable "subnet_ids" {
 }
 
 variable "security_group_ids" {
-  description = "Security groups for the Lambdas; the cluster's security group must allow them on 5432."
+  description = "Security groups for the Lambdas; the cluster's security group must allow them on 5432 (MySQL: 3306)."
   type        = list(string)
 }
 

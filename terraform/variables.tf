@@ -215,7 +215,7 @@ variable "create_invoke_policy" {
 }
 
 variable "aurora_cluster_identifiers" {
-  description = "Aurora cluster identifiers the config names as cluster_identifier: both Lambdas may describe exactly these clusters (and the account's DB instances, which DescribeDBInstances cannot narrow further) to find their reader instances. Empty: no RDS permission at all (configure readers explicitly instead). Engine postgres only: readers and cluster_identifier are refused for engine mysql."
+  description = "Aurora cluster identifiers the config names as cluster_identifier: both Lambdas may describe exactly these clusters (and the account's DB instances, which DescribeDBInstances cannot narrow further) to find their reader instances. Empty: no RDS permission at all (configure readers explicitly instead).."
   type        = list(string)
   default     = []
 

@@ -40,9 +40,22 @@ pub struct MysqlSession {
 }
 
 impl MysqlConnections {
-    /// The admin session to configured database `name`.
+    /// The admin session to configured database `name`, on its writer.
     pub async fn session(&self, name: &str, db: &DatabaseConfig, source: &ConfigSource) -> Result<MysqlSession, Fault> {
-        let endpoint = db.writer();
+        self.session_at(name, db, &db.writer(), source).await
+    }
+
+    /// The admin session to `endpoint` (a reader instance) of configured database `name`, with its `sslmode`
+    /// and admin credentials. One connection per endpoint, reused while warm.
+    pub async fn session_at(
+        &self,
+        name: &str,
+        db: &DatabaseConfig,
+        endpoint: &Endpoint,
+        source: &ConfigSource,
+    ) -> Result<MysqlSession, Fault> {
+        let name = endpoint.label(name, db);
+        let name = name.as_str();
         let slot = self.slots.lock().expect("slot map lock").entry(name.to_string()).or_default().clone();
         let mut conn = slot.lock_owned().await;
         if let Some((live, _)) = conn.as_mut() {
@@ -51,7 +64,7 @@ impl MysqlConnections {
             }
         }
         if conn.is_none() {
-            *conn = Some(Box::pin(connect(name, db, &endpoint, source)).await?);
+            *conn = Some(Box::pin(connect(name, db, endpoint, source)).await?);
         }
         Ok(MysqlSession { database: name.to_string(), conn })
     }

@@ -74,7 +74,42 @@ impl Drop for Done {
     }
 }
 
+/// What a reader must show before the user's sessions there are ended: a session started in the replica's lag
+/// would otherwise survive.
+enum Shown<'a> {
+    /// The account locked (or gone).
+    LoginClosed,
+    /// None of these memberships left.
+    RolesGone(&'a [String]),
+}
+
 impl MysqlEngine<'_> {
+    /// Ends `user`'s sessions on every reader instance (configured, or found by `cluster_identifier`), each once
+    /// it shows the change made on the writer. A reader that is unreachable, or does not show it within
+    /// `cluster::REPLAY_WAIT`, fails the revocation, which is retried.
+    async fn end_sessions_on_readers(&self, user: &str, shown: Shown<'_>) -> Result<(), Fault> {
+        for reader in self.source.readers(self.name, self.db).await? {
+            let mut session = self.connections.session_at(self.name, self.db, &reader, self.source).await?;
+            let deadline = tokio::time::Instant::now() + crate::cluster::REPLAY_WAIT;
+            while !shows(&mut session, user, &shown).await? {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Fault::Mysql {
+                        database: session.database().to_string(),
+                        code: None,
+                        message: format!(
+                            "the reader did not show the revocation within {} s (replica lag); its sessions were \
+                             not ended yet",
+                            crate::cluster::REPLAY_WAIT.as_secs()
+                        ),
+                    });
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            self.end_sessions(&mut session, user).await?;
+        }
+        Ok(())
+    }
+
     async fn session(&self) -> Result<MysqlSession, Fault> {
         self.connections.session(self.name, self.db, self.source).await
     }
@@ -304,6 +339,7 @@ impl Engine for MysqlEngine<'_> {
         session.execute(&sql::lock_account(user)).await?;
         session.execute(&sql::drop_expiry(&naming::expiry_schema(prefix), user)).await?;
         self.end_sessions(&mut session, user).await?;
+        self.end_sessions_on_readers(user, Shown::LoginClosed).await?;
         let retired = naming::retired_role(prefix);
         session.execute(&sql::create_retired(&retired)).await?;
         self.rehome_objects(&mut session, user, &retired).await?;
@@ -329,10 +365,12 @@ impl Engine for MysqlEngine<'_> {
         .await;
         session.query_column(&sql::release_user_lock(user)).await?;
         // Also when nothing was left to revoke: an earlier attempt may have revoked and then failed.
-        match result? {
-            ending if ending.is_empty() => Ok(()),
-            _ => self.end_sessions(&mut session, user).await,
+        let ending = result?;
+        if ending.is_empty() {
+            return Ok(());
         }
+        self.end_sessions(&mut session, user).await?;
+        self.end_sessions_on_readers(user, Shown::RolesGone(&ending)).await
     }
 
     async fn temp_users(&self, prefix: &str) -> Result<Vec<String>, Fault> {
@@ -352,6 +390,20 @@ impl Engine for MysqlEngine<'_> {
     ) -> Result<Vec<(String, String)>, Fault> {
         Ok(Vec::new())
     }
+}
+
+/// Whether `session`'s instance shows the change.
+async fn shows(session: &mut MysqlSession, user: &str, shown: &Shown<'_>) -> Result<bool, Fault> {
+    let flavor = session.flavor();
+    Ok(match shown {
+        Shown::LoginClosed => {
+            session.query_column(&sql::open_logins(flavor, user)).await?.first().is_some_and(|n| n == "0")
+        }
+        Shown::RolesGone(roles) => {
+            let held = session.query_column(&sql::memberships(flavor, user)).await?;
+            !held.iter().any(|role| roles.contains(role))
+        }
+    })
 }
 
 /// The user must exist (as `name`@'%'), be an ordinary account, and not hold a target role outside our grants.

@@ -373,14 +373,6 @@ fn check_mysql(db: &DatabaseConfig) -> Result<(), (&'static str, String)> {
                 .into(),
         ));
     }
-    if !db.readers.is_empty() || db.cluster_identifier.is_some() {
-        return Err((
-            "readers",
-            "readers and cluster_identifier are not supported for engine mysql yet: sessions on Aurora MySQL \
-             readers could not be ended, so such a database is refused rather than half served"
-                .into(),
-        ));
-    }
     if let Some((name, _)) = db.targets.iter().find(|(_, t)| t.auth == Auth::Iam) {
         return Err(("targets", format!("{name}: auth \"iam\" is not supported for engine mysql")));
     }
@@ -553,8 +545,8 @@ pub(crate) mod tests {
             assert!(error.contains(words), "{error}");
         };
         refused(|doc| doc["databases"]["orders"]["sslmode"] = "require".into(), "channel binding");
-        refused(|doc| doc["databases"]["orders"]["readers"] = serde_json::json!([{"host": "r1"}]), "readers");
-        refused(|doc| doc["databases"]["orders"]["cluster_identifier"] = "c1".into(), "cluster_identifier");
+        let with_reader = mysql(|doc| doc["databases"]["orders"]["readers"] = serde_json::json!([{"host": "r1"}]));
+        assert_eq!(with_reader.unwrap().databases["orders"].configured_readers()[0].port, 3306);
         refused(|doc| doc["databases"]["orders"]["targets"]["readonly"]["auth"] = "iam".into(), "iam");
         refused(
             |doc| doc["databases"]["orders"]["targets"]["dba"]["roles"] = serde_json::json!(["r".repeat(33)]),

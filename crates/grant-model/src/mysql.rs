@@ -230,6 +230,23 @@ pub fn user_exists(name: &str) -> Statement {
     Statement::query("SELECT User FROM mysql.user WHERE User = ? AND Host = '%'", &[name])
 }
 
+/// One row: how many logins of `name`@'%' are still open (not locked) on the instance asked: 0 once a lock or
+/// a drop made on the writer has reached a reader. MariaDB keeps the lock in `mysql.global_priv`'s JSON.
+pub fn open_logins(flavor: Flavor, name: &str) -> Statement {
+    Statement::query(
+        match flavor {
+            Flavor::Mysql => {
+                "SELECT CAST(COUNT(*) AS CHAR) FROM mysql.user WHERE User = ? AND Host = '%' AND account_locked = 'N'"
+            }
+            Flavor::Mariadb => {
+                "SELECT CAST(COUNT(*) AS CHAR) FROM mysql.global_priv WHERE User = ? AND Host = '%' \
+                 AND COALESCE(JSON_EXTRACT(Priv, '$.account_locked'), 'false') <> 'true'"
+            }
+        },
+        &[name],
+    )
+}
+
 /// The roles `name`@'%' is a member of. MySQL keeps role edges in `mysql.role_edges`, MariaDB in
 /// `mysql.roles_mapping`.
 pub fn memberships(flavor: Flavor, name: &str) -> Statement {
@@ -498,6 +515,8 @@ mod tests {
         assert!(marker_members(Flavor::Mysql, "m").sql.contains("WITH_ADMIN_OPTION = 'N'"));
         assert!(marker_members(Flavor::Mariadb, "m").sql.contains("Admin_option = 'N'"));
         assert!(user_facts(Flavor::Mysql, "u", "m").sql.contains("account_locked"));
+        assert!(open_logins(Flavor::Mysql, "u").sql.contains("account_locked = 'N'"));
+        assert!(open_logins(Flavor::Mariadb, "u").sql.contains("mysql.global_priv"));
         assert!(user_facts(Flavor::Mariadb, "u", "m").sql.contains("is_role"));
         assert_eq!(user_facts(Flavor::Mariadb, "u", "m").params, ["m", "u"]);
     }

@@ -100,10 +100,11 @@ async fn account_and_event(database: &MysqlDatabase, grant: &IssuedGrant) -> Res
 }
 
 /// `SHOW CREATE USER` with the stored hash shortened: it is not the password, but no need to print it whole.
+/// MySQL shows `AS '*…'`, MariaDB `PASSWORD '*…'`.
 fn mask_hash(line: &str) -> String {
-    match line.find("AS '*") {
-        Some(at) => format!("{}AS '*{}…' …", &line[..at], &line[at + 5..at + 9]),
-        None => line.to_string(),
+    match line.find("'*") {
+        Some(at) if line.len() >= at + 6 => format!("{}'*{}…' …", &line[..at], &line[at + 2..at + 6]),
+        _ => line.to_string(),
     }
 }
 
@@ -140,4 +141,13 @@ async fn session_ended(session: &mut mysql_async::Conn) -> Result<Done<()>> {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     bail!("the session is still alive 5 s after expires_at")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stored_hashes_are_shortened() {
+        let shown = super::mask_hash("CREATE USER `u`@`%` IDENTIFIED BY PASSWORD '*0F7467CB0CD372E6833F3876490056'");
+        assert_eq!(shown, "CREATE USER `u`@`%` IDENTIFIED BY PASSWORD '*0F74…' …");
+    }
 }

@@ -418,3 +418,30 @@ async fn a_creation_failing_half_way_removes_what_it_made() {
     let items = env.items().await;
     assert_eq!(s(&items[0], "status"), "failed");
 }
+
+#[tokio::test]
+async fn sessions_on_a_reader_end_on_revoke_of_users_and_escalations() {
+    let env = Env::with(MysqlFixture::with_reader().await);
+    let reader = env.reader.as_ref().unwrap();
+    let granted = env.grant(request("reads@example.com", "readonly")).await;
+    let (name, secret) = (user(&granted), password(&granted));
+    let mut ask = request("alice@example.com", "dba");
+    ask["db_user"] = json!("alice");
+    let escalated = env.grant(ask).await;
+    env.db.wait_for_replica(reader);
+
+    let mut temp_on_reader = env.connect_to(reader, &name, &secret, false).await.unwrap();
+    let names: Vec<String> = temp_on_reader.query("SELECT name FROM items").await.unwrap();
+    assert_eq!(names, ["widget"], "the reader serves the temporary user");
+    let mut alice_on_reader = env.connect_to(reader, "alice", "alice-password", false).await.unwrap();
+    alice_on_reader.query_drop("SET ROLE dba").await.unwrap();
+
+    env.call(revoke(&id(&granted))).await;
+    env.call(revoke(&id(&escalated))).await;
+    assert!(!alive(&mut temp_on_reader).await, "the temporary user's session on the reader was ended");
+    assert!(!alive(&mut alice_on_reader).await, "alice's SET ROLE dba session on the reader was ended");
+    env.db.wait_for_replica(reader);
+    assert!(env.connect_to(reader, &name, &secret, false).await.is_err());
+    let mut alice = env.connect_to(reader, "alice", "alice-password", false).await.unwrap();
+    assert!(alice.query_drop("SET ROLE dba").await.is_err(), "the role is gone on the reader too");
+}

@@ -148,6 +148,29 @@ impl MariaDb {
         self.root(&ADMIN_GRANTS.replace("{admin}", &account));
     }
 
+    /// A read-only replica of this server (binlog replication from its first statement on, so it holds what
+    /// this one holds): the local stand-in for an Aurora MySQL reader instance. Replication runs as `repl`.
+    pub fn start_replica(&self) -> MariaDb {
+        self.root(
+            "CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl'; \
+             GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'",
+        );
+        let replica = MariaDb::start_with(|_| vec!["--read-only".to_string()]);
+        replica.root(&format!(
+            "CHANGE MASTER TO MASTER_HOST = '{HOST}', MASTER_PORT = {}, MASTER_USER = 'repl', \
+             MASTER_PASSWORD = 'repl', MASTER_LOG_FILE = 'binlog.000001', MASTER_LOG_POS = 4; START SLAVE",
+            self.port
+        ));
+        replica
+    }
+
+    /// Waits until `replica` has applied everything this server has written (30 s at most).
+    pub fn wait_for_replica(&self, replica: &MariaDb) {
+        let target = self.root("SELECT @@gtid_binlog_pos").trim().to_string();
+        let waited = replica.root(&format!("SELECT MASTER_GTID_WAIT('{target}', 30)"));
+        assert_eq!(waited.trim(), "0", "the replica did not catch up with {target}: {}", replica.error_log());
+    }
+
     /// Gives the admin [`OBJECT_GRANTS`] on `schema`.
     pub fn grant_object_rights(&self, user: &str, schema: &str) {
         let account = format!("'{}'@'%'", quote(user));
@@ -195,6 +218,12 @@ impl MariaDb {
             // Its own: servers sharing /tmp trip over each other's temporary files.
             .arg(format!("--tmpdir={}", tmpdir.display()))
             .args(["--general-log=1", "--event-scheduler=ON", "--skip-name-resolve"])
+            // A binlog, so any server can have a replica; its port is a server id no other server here has.
+            .args(["--log-bin=binlog", "--binlog-format=ROW"])
+            // As Aurora MySQL parameter groups commonly set it: without SUPER, triggers and functions need it
+            // once a binlog is on.
+            .arg("--log-bin-trust-function-creators=1")
+            .arg(format!("--server-id={}", self.port))
             .args(SPEED_OPTIONS)
             .args(&self.options)
             .stdin(Stdio::null())

@@ -12,6 +12,8 @@ pub const MYSQL_DB: &str = "shop";
 
 pub struct MysqlFixture {
     pub db: MariaDb,
+    /// A read-only replica of `db`, named in the config's `readers`: the stand-in for an Aurora reader.
+    pub reader: Option<MariaDb>,
     /// The CA of the server's certificate, when it was started with TLS (the config then says `verify-full`).
     pub ca: Option<Vec<u8>>,
     pub cloud: Cloud,
@@ -46,6 +48,17 @@ impl MysqlFixture {
         MysqlFixture::with_server(MariaDb::start(), None).await
     }
 
+    /// With a replica as the database's reader instance.
+    pub async fn with_reader() -> MysqlFixture {
+        let db = MariaDb::start();
+        let reader = db.start_replica();
+        let mut env = MysqlFixture::with_server(db, None).await;
+        env.reader = Some(reader);
+        env.put_object("config.json", &env.config()).await;
+        env.db.wait_for_replica(env.reader.as_ref().expect("just set"));
+        env
+    }
+
     /// A server with TLS; the config says `verify-full` with the server's CA as `ca_bundle_key`.
     pub async fn with_tls() -> MysqlFixture {
         let (db, ca) = MariaDb::start_with_tls();
@@ -60,7 +73,7 @@ impl MysqlFixture {
         for role in ["readonly", "writer", "dba"] {
             db.root(&format!("GRANT {role} TO '{ADMIN_USER}'@'%' WITH ADMIN OPTION"));
         }
-        let env = MysqlFixture { db, ca, cloud: Cloud::new().await };
+        let env = MysqlFixture { db, reader: None, ca, cloud: Cloud::new().await };
         env.put_object("config.json", &env.config()).await;
         env.put_object("secrets/shop-admin.json", &json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD})).await;
         if let Some(ca) = &env.ca {
@@ -84,6 +97,9 @@ impl MysqlFixture {
                 "missing-role": {"strategy": "temp_user", "roles": ["no_such_role"], "max_duration_seconds": 3600}
             }
         });
+        if let Some(reader) = &self.reader {
+            db["readers"] = json!([{"host": reader.host(), "port": reader.port()}]);
+        }
         if self.ca.is_some() {
             db["sslmode"] = json!("verify-full");
             db["ca_bundle_key"] = json!("certs/shop-ca.pem");
@@ -93,9 +109,20 @@ impl MysqlFixture {
 
     /// A session as `user`, with TLS when `tls` (checked against the fixture's CA).
     pub async fn connect(&self, user: &str, password: &str, tls: bool) -> Result<Conn, mysql_async::Error> {
+        self.connect_to(&self.db, user, password, tls).await
+    }
+
+    /// A session as `user` on `server` (the writer or the reader).
+    pub async fn connect_to(
+        &self,
+        server: &MariaDb,
+        user: &str,
+        password: &str,
+        tls: bool,
+    ) -> Result<Conn, mysql_async::Error> {
         let mut opts = OptsBuilder::default()
-            .ip_or_hostname(self.db.host())
-            .tcp_port(self.db.port())
+            .ip_or_hostname(server.host())
+            .tcp_port(server.port())
             .user(Some(user))
             .pass(Some(password))
             .db_name(Some(MYSQL_DB))

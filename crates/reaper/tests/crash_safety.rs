@@ -5,33 +5,13 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{id, s, user, Env, DB};
+use common::{id, s, user, Abandoned, Env, DB};
 use grant_adapters::pg;
-use grant_model::grant::{now_seconds, NewGrant};
 use grant_model::{naming, sql, Grant, Password, Strategy};
 
 /// A pending grant written `age_seconds` ago by a provisioner that then died.
 async fn abandoned_pending(env: &Env, strategy: Strategy, db_user: &str, roles: &[&str], age_seconds: i64) -> Grant {
-    let grant = Grant::new_pending(
-        NewGrant {
-            grant_id: uuid::Uuid::new_v4().to_string(),
-            request_id: None,
-            requester: "crash@example.com".into(),
-            approver: None,
-            reason: "crash test".into(),
-            database: DB.into(),
-            target: if strategy == Strategy::TempUser { "readonly" } else { "dba" }.into(),
-            strategy,
-            db_user: db_user.into(),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            duration_seconds: 3600,
-            user_prefix: "jit_".into(),
-            break_glass: false,
-        },
-        now_seconds() - Duration::seconds(age_seconds),
-    );
-    assert!(env.store().insert(&grant).await.unwrap());
-    grant
+    env.abandoned_pending(Abandoned { database: DB, strategy, db_user, roles, age_seconds }).await
 }
 
 /// The provisioner's CREATE ROLE transaction, committed.

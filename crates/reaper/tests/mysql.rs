@@ -2,8 +2,6 @@
 //! behaviours, through the real provisioner and reaper.
 
 use chrono::{Duration, Utc};
-use grant_adapters::GrantStore;
-use grant_model::grant::{now_seconds, NewGrant};
 use grant_model::mysql::{self as mysql_sql, Flavor, NewUser};
 use grant_model::{Grant, Password, Strategy};
 use mysql_async::prelude::Queryable;
@@ -11,7 +9,7 @@ use provisioner::App;
 use reaper::{Reaper, Summary};
 use serde_json::{json, Value};
 use std::time::Instant;
-use test_support::fixture::{s, ADMIN_PASSWORD, ADMIN_USER};
+use test_support::fixture::{s, Abandoned, ADMIN_PASSWORD, ADMIN_USER};
 use test_support::mysql_fixture::{MysqlFixture, MYSQL_DB};
 
 struct Env {
@@ -204,28 +202,16 @@ async fn overlapping_escalations_keep_the_role_until_the_last_one_ends() {
     assert_eq!(env.call(ask).await["error"]["code"], json!("unknown_db_user"));
 }
 
-/// Writes a `pending` row as a provisioner that died `age_seconds` ago would have left it.
-async fn abandoned_pending(env: &Env, db_user: &str, age_seconds: i64) -> Grant {
-    let grant = Grant::new_pending(
-        NewGrant {
-            grant_id: uuid::Uuid::new_v4().to_string(),
-            request_id: None,
-            requester: "crash@example.com".into(),
-            approver: None,
-            reason: "crash test".into(),
-            database: MYSQL_DB.into(),
-            target: "readonly".into(),
-            strategy: Strategy::TempUser,
-            db_user: db_user.into(),
-            roles: vec!["readonly".into()],
-            duration_seconds: 3600,
-            user_prefix: "jit_".into(),
-            break_glass: false,
-        },
-        now_seconds() - Duration::seconds(age_seconds),
-    );
-    assert!(GrantStore::new(&env.sdk, &env.table).insert(&grant).await.unwrap());
-    grant
+/// A `pending` row for temporary user `db_user`, as a provisioner that died long ago would have left it.
+async fn abandoned_pending(env: &Env, db_user: &str) -> Grant {
+    let row = Abandoned {
+        database: MYSQL_DB,
+        strategy: Strategy::TempUser,
+        db_user,
+        roles: &["readonly"],
+        age_seconds: 1000,
+    };
+    env.abandoned_pending(row).await
 }
 
 #[tokio::test]
@@ -263,7 +249,7 @@ async fn a_crash_after_any_statement_of_a_creation_is_cleaned_up() {
         for statement in &plan_for(name)[..=k] {
             admin.query_drop(statement.sql.as_str()).await.unwrap();
         }
-        rows.push(abandoned_pending(&env, name, 1000).await);
+        rows.push(abandoned_pending(&env, name).await);
     }
     // A whole creation without any row at all (the row's write was lost): the orphan sweep's.
     for statement in &plan_for("jit_crash_orphan") {
@@ -271,7 +257,7 @@ async fn a_crash_after_any_statement_of_a_creation_is_cleaned_up() {
     }
     // Not ours: outside the marker, with a grant of its own. Never dropped, whatever a row says.
     env.db.root("CREATE USER 'jit_not_ours'@'%' IDENTIFIED BY 'x'; GRANT SELECT ON shop.* TO 'jit_not_ours'@'%'");
-    let foreign = abandoned_pending(&env, "jit_not_ours", 1000).await;
+    let foreign = abandoned_pending(&env, "jit_not_ours").await;
 
     let summary = env.pass().await;
     assert_eq!(summary.orphans_dropped, 1, "{summary:?}");

@@ -139,7 +139,42 @@ impl Fixture {
     }
 }
 
+/// A `pending` grant row as a provisioner that died would have left it.
+pub struct Abandoned<'a> {
+    pub database: &'a str,
+    pub strategy: grant_model::Strategy,
+    pub db_user: &'a str,
+    pub roles: &'a [&'a str],
+    /// How long ago it was written.
+    pub age_seconds: i64,
+}
+
 impl Cloud {
+    /// Writes `row` to the table; returns the grant.
+    pub async fn abandoned_pending(&self, row: Abandoned<'_>) -> grant_model::Grant {
+        use grant_model::grant::{now_seconds, NewGrant};
+        let grant = grant_model::Grant::new_pending(
+            NewGrant {
+                grant_id: uuid::Uuid::new_v4().to_string(),
+                request_id: None,
+                requester: "crash@example.com".into(),
+                approver: None,
+                reason: "crash test".into(),
+                database: row.database.into(),
+                target: if row.strategy == grant_model::Strategy::TempUser { "readonly" } else { "dba" }.into(),
+                strategy: row.strategy,
+                db_user: row.db_user.into(),
+                roles: row.roles.iter().map(|r| r.to_string()).collect(),
+                duration_seconds: 3600,
+                user_prefix: "jit_".into(),
+                break_glass: false,
+            },
+            now_seconds() - chrono::Duration::seconds(row.age_seconds),
+        );
+        assert!(GrantStore::new(&self.sdk, &self.table).insert(&grant).await.unwrap());
+        grant
+    }
+
     /// A new table and bucket.
     pub async fn new() -> Cloud {
         let sdk = moto().sdk_config().await;

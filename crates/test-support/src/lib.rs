@@ -20,6 +20,7 @@ mod mariadb;
 mod moto;
 mod pg_versions;
 mod postgres;
+mod process;
 
 pub mod fixture;
 pub mod history;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::pg_versions::run;
+use crate::process::{free_port, stale_dirs, wait_exit};
 
 const HOST: &str = "127.0.0.1";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -316,28 +317,15 @@ fn template() -> &'static Path {
 /// Removes dirs left by test processes that no longer exist (killed before their Drop ran), and kills the servers
 /// still running in them: unlike postgres, mariadbd does not notice its data dir is gone.
 fn remove_stale_dirs() {
-    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
-            continue;
-        };
-        let Some(Ok(pid)) = rest.split('-').next().map(str::parse::<u32>) else {
-            continue;
-        };
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        let server = fs::read_to_string(entry.path().join("mariadbd.pid")).unwrap_or_default();
+    for dir in stale_dirs(DIR_PREFIX) {
+        let server = fs::read_to_string(dir.join("mariadbd.pid")).unwrap_or_default();
         let server = server.trim();
         // Only if that pid is still a mariadbd of this dir (pids are reused).
         let cmdline = fs::read(format!("/proc/{server}/cmdline")).unwrap_or_default();
-        if !server.is_empty() && String::from_utf8_lossy(&cmdline).contains(&*entry.path().to_string_lossy()) {
+        if !server.is_empty() && String::from_utf8_lossy(&cmdline).contains(&*dir.to_string_lossy()) {
             let _ = Command::new("kill").arg("-KILL").arg(server).status();
         }
-        let _ = fs::remove_dir_all(entry.path());
+        let _ = fs::remove_dir_all(dir);
     }
 }
 
@@ -348,20 +336,4 @@ fn quote(s: &str) -> String {
 
 fn read_lossy(path: &Path) -> String {
     String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned()
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return true;
-        }
-        sleep(Duration::from_millis(10));
-    }
-    false
-}
-
-/// Binds 127.0.0.1:0 and releases it. Someone may take the port before mariadbd binds it; `start` retries then.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
 }

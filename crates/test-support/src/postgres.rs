@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub use crate::certs::KeyType;
+use crate::process::{free_port, stale_dirs, wait_exit};
 use tokio_postgres::{Client, NoTls};
 
 /// Password of the `postgres` superuser in every cluster (host connections use scram-sha-256).
@@ -341,20 +342,8 @@ fn template() -> &'static Template {
 /// (killed before their Drop ran). A server still running in one shuts down once it
 /// notices its data dir is gone.
 fn remove_stale_dirs() {
-    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
-            continue;
-        };
-        let Some(Ok(pid)) = rest.split('-').next().map(str::parse::<u32>) else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = fs::remove_dir_all(entry.path());
-        }
+    for dir in stale_dirs(DIR_PREFIX) {
+        let _ = fs::remove_dir_all(dir);
     }
 }
 
@@ -391,21 +380,4 @@ fn run(cmd: &mut Command) {
 /// std can only SIGKILL; postgres' shutdown modes are other signals, so use kill(1).
 fn signal(child: &Child, name: &str) {
     let _ = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status();
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return true;
-        }
-        sleep(Duration::from_millis(10));
-    }
-    false
-}
-
-/// Binds 127.0.0.1:0 and releases it. Someone may take the port before postgres binds
-/// it; `start` retries then.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
 }

@@ -21,6 +21,7 @@ pub mod rds_token;
 pub mod repo;
 pub mod revoke;
 pub mod settings;
+mod slots;
 pub mod store;
 pub mod tls;
 

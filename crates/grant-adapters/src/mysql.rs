@@ -5,16 +5,15 @@
 
 use crate::config_source::ConfigSource;
 use crate::error::Fault;
+use crate::slots::Slots;
 use crate::tls::RDS_CA_BUNDLE;
 use grant_model::mysql::{self as sql, Flavor};
 use grant_model::sql::Statement;
 use grant_model::{DatabaseConfig, Endpoint, SslMode};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Params, SslOpts, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio::sync::OwnedMutexGuard;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// ER_ACCESS_DENIED_ERROR: the admin's password was refused (rotated?).
@@ -26,11 +25,9 @@ const ACCESS_DENIED: u16 = 1045;
 /// fails.
 const STMT_CACHE_SIZE: usize = 32;
 
-type Slot = Arc<AsyncMutex<Option<(Conn, Flavor)>>>;
-
 #[derive(Default)]
 pub struct MysqlConnections {
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Slots<(Conn, Flavor)>,
 }
 
 /// Exclusive use of one MySQL database's admin connection.
@@ -56,8 +53,7 @@ impl MysqlConnections {
     ) -> Result<MysqlSession, Fault> {
         let name = endpoint.label(name, db);
         let name = name.as_str();
-        let slot = self.slots.lock().expect("slot map lock").entry(name.to_string()).or_default().clone();
-        let mut conn = slot.lock_owned().await;
+        let mut conn = self.slots.take(name).await;
         if let Some((live, _)) = conn.as_mut() {
             if live.ping().await.is_err() {
                 *conn = None;

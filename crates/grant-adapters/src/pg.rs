@@ -5,13 +5,12 @@
 use crate::config_source::ConfigSource;
 use crate::error::Fault;
 use crate::mysql::MysqlConnections;
+use crate::slots::Slots;
 use crate::tls;
 use grant_model::sql::Statement;
 use grant_model::{DatabaseConfig, Endpoint, SslMode};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio::sync::OwnedMutexGuard;
 use tokio_postgres::config::ChannelBinding;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, GenericClient, NoTls};
@@ -19,12 +18,10 @@ use tokio_postgres::{Client, GenericClient, NoTls};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const INVALID_PASSWORD: &str = "28P01";
 
-type Slot = Arc<AsyncMutex<Option<Client>>>;
-
 /// The admin connections of both engines: PostgreSQL's here, MySQL's in [`MysqlConnections`].
 #[derive(Default)]
 pub struct Connections {
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Slots<Client>,
     pub mysql: MysqlConnections,
 }
 
@@ -50,8 +47,7 @@ impl Connections {
         source: &ConfigSource,
     ) -> Result<Session, Fault> {
         let label = endpoint.label(name, db);
-        let slot = self.slots.lock().expect("slot map lock").entry(label.clone()).or_default().clone();
-        let mut client = slot.lock_owned().await;
+        let mut client = self.slots.take(&label).await;
         if client.as_ref().is_none_or(Client::is_closed) {
             *client = None;
             // Boxed: the connect future is large and deep, and would otherwise sit inside every caller's future.

@@ -6,6 +6,7 @@
 mod dashboard;
 mod dynamo_time;
 mod footprint;
+mod mysql_revocation;
 mod provisioner_latency;
 mod psql;
 mod reader_revocation;
@@ -36,6 +37,8 @@ enum Benchmark {
     Revocation(revocation::Options),
     /// (2b) Revocation with one reader instance: the per-reader cost, and the SQL part vs psql on both instances.
     RevocationReader(reader_revocation::Options),
+    /// (2c) Revocation on MySQL (a MariaDB server): the SQL part vs the same statements by the mariadb client.
+    RevocationMysql(mysql_revocation::Options),
     /// (3) Provisioner warm latency vs one CREATE ROLE transaction plus the same DynamoDB writes.
     ProvisionerLatency(provisioner_latency::Options),
     /// (4) Binary size, spawn to first response, peak RSS of both Lambdas.
@@ -53,6 +56,8 @@ enum Benchmark {
         #[command(flatten)]
         reader: reader_revocation::Options,
         #[command(flatten)]
+        mysql: mysql_revocation::Options,
+        #[command(flatten)]
         reaper_reads: reaper_reads::Options,
     },
 }
@@ -66,15 +71,17 @@ async fn main() -> ExitCode {
         Benchmark::ReaperReads(options) => reaper_reads::run(options, runs).await,
         Benchmark::Revocation(options) => revocation::run(options, runs).await,
         Benchmark::RevocationReader(options) => reader_revocation::run(options, runs).await,
+        Benchmark::RevocationMysql(options) => mysql_revocation::run(options, runs).await,
         Benchmark::ProvisionerLatency(options) => provisioner_latency::run(options, runs).await,
         Benchmark::Footprint(options) => footprint::run(options, runs).await,
         Benchmark::Dashboard(options) => dashboard::run(options, runs).await,
-        Benchmark::All { footprint, provisioner, revocation, reader, reaper_reads } => {
+        Benchmark::All { footprint, provisioner, revocation, reader, mysql, reaper_reads } => {
             async {
                 footprint::run(footprint, runs).await?;
                 provisioner_latency::run(provisioner, runs).await?;
                 revocation::run(revocation, runs).await?;
                 reader_revocation::run(reader, runs).await?;
+                mysql_revocation::run(mysql, runs).await?;
                 reaper_reads::run(reaper_reads, runs).await
             }
             .await

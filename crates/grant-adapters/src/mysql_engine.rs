@@ -286,7 +286,7 @@ impl Engine for MysqlEngine<'_> {
         let mut session = self.session().await?;
         let user = grant.db_user();
         // Held until the commit: a revocation of the same user waits, and cannot interleave with the check.
-        session.query_column(&sql::lock_user(user)).await?;
+        lock_user(&mut session, user).await?;
         let mut prepared = Done { session, release: Some(user.to_string()) };
         check_escalation(&mut prepared.session, store, grant, prefix).await?;
         let flavor = prepared.session.flavor();
@@ -350,7 +350,7 @@ impl Engine for MysqlEngine<'_> {
     async fn revoke_escalation(&self, store: &dyn GrantRepo, grant: &Grant) -> Result<(), Fault> {
         let mut session = self.session().await?;
         let user = grant.db_user();
-        session.query_column(&sql::lock_user(user)).await?;
+        lock_user(&mut session, user).await?;
         let result = async {
             if session.query_column(&sql::user_exists(user)).await?.is_empty() {
                 return Ok(Vec::new()); // the user is gone, and with it every membership
@@ -389,6 +389,22 @@ impl Engine for MysqlEngine<'_> {
         _live: &[Grant],
     ) -> Result<Vec<(String, String)>, Fault> {
         Ok(Vec::new())
+    }
+}
+
+/// Takes `user`'s named lock (waiting 10 s at most): a grant and a revocation of the same user never
+/// interleave. Not getting it is a passing fault: the caller retries.
+async fn lock_user(session: &mut MysqlSession, user: &str) -> Result<(), Fault> {
+    let got = session.query_column(&sql::lock_user(user)).await?;
+    match got.first().map(String::as_str) {
+        Some("1") => Ok(()),
+        _ => Err(Fault::Mysql {
+            database: session.database().to_string(),
+            code: None,
+            message: format!(
+                "the lock on user {user:?} was not free within 10 s: another grant or revocation of it runs"
+            ),
+        }),
     }
 }
 

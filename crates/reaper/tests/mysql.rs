@@ -447,3 +447,23 @@ async fn a_warm_admin_connection_does_not_pile_up_prepared_statements() {
     let open: u32 = open.parse().unwrap();
     assert!(open <= 32, "{open} prepared statements open after 12 grants and revocations");
 }
+
+#[tokio::test]
+async fn an_escalation_is_not_revoked_while_another_holds_the_users_lock() {
+    let env = Env::new().await;
+    let mut ask = request("alice@example.com", "dba");
+    ask["db_user"] = json!("alice");
+    let granted = env.grant(ask).await;
+    let mut other = env.connect(ADMIN_USER, ADMIN_PASSWORD, false).await.unwrap();
+    let held: Option<i64> = other.query_first("SELECT GET_LOCK('jit:alice', 0)").await.unwrap();
+    assert_eq!(held, Some(1));
+
+    let fault = env.provisioner.handle(revoke(&id(&granted))).await.unwrap_err();
+    assert!(fault.to_string().contains("lock on user \"alice\""), "{fault}");
+    assert_eq!(env.memberships("alice"), ["dba"], "nothing was done without the lock");
+    assert_eq!(s(&env.item(&id(&granted)).await, "status"), "active");
+
+    other.query_drop("SELECT RELEASE_LOCK('jit:alice')").await.unwrap();
+    assert_eq!(env.call(revoke(&id(&granted))).await["grant"]["status"], json!("revoked"));
+    assert!(env.memberships("alice").is_empty());
+}

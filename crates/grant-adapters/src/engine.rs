@@ -11,6 +11,7 @@ use crate::postgres_engine::PgEngine;
 use crate::repo::GrantRepo;
 use crate::Cluster;
 use chrono::{DateTime, Utc};
+use grant_model::escalation::{check_db_user, check_grantable, UserFacts};
 use grant_model::{ClientError, Config, ConfigError, Engine as EngineKind, Grant, Password, SslMode, TargetConfig};
 
 /// Why an escalation could not be prepared: the caller's mistake (an unknown user, a role already held), or a
@@ -115,4 +116,28 @@ pub fn for_database<'c>(
         EngineKind::Postgres => Box::new(PgEngine { cluster: Cluster { connections, source, name, db } }),
         EngineKind::Mysql => Box::new(MysqlEngine { connections: &connections.mysql, source, name, db }),
     })
+}
+
+/// What an escalation's check decides the same way on every engine, given the user's facts (five `true`/`false`
+/// texts, as `sql::user_facts` and `mysql::user_facts` give them) and memberships.
+pub(crate) async fn check_user_and_roles(
+    store: &dyn GrantRepo,
+    grant: &Grant,
+    prefix: &str,
+    facts: &[String],
+    memberships: &[String],
+) -> Result<(), Refused> {
+    let flag = |i: usize| facts.get(i).is_some_and(|v| v == "true");
+    let facts = UserFacts {
+        can_login: flag(0),
+        superuser: flag(1),
+        has_members: flag(2),
+        is_admin: flag(3),
+        is_temporary_user: flag(4),
+    };
+    check_db_user(grant.db_user(), prefix, &facts)?;
+    let mut live = store.live_grants_for_user(grant.database(), grant.db_user()).await?;
+    live.retain(|g| g.grant_id() != grant.grant_id());
+    check_grantable(grant.db_user(), grant.roles(), memberships, &live)?;
+    Ok(())
 }

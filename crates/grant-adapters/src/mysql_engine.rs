@@ -5,10 +5,9 @@
 //! account and ends its sessions at `expires_at`, whether or not the reaper runs.
 
 use crate::config_source::ConfigSource;
-use crate::engine::{Engine, Prepared, Refused, TempUserSpec};
+use crate::engine::{check_user_and_roles, Engine, Prepared, Refused, TempUserSpec};
 use crate::error::Fault;
 use crate::mysql::{MysqlConnections, MysqlSession};
-use crate::postgres_engine::check_user_and_roles;
 use crate::repo::GrantRepo;
 use chrono::{DateTime, Utc};
 use grant_model::escalation::{roles_ending, roles_to_revoke};
@@ -121,23 +120,28 @@ impl MysqlEngine<'_> {
     /// The marker role, the retired account, the expiry schema and its procedure, made if missing; and the
     /// event scheduler checked, before anything of the grant is made.
     async fn ensure_setup(&self, session: &mut MysqlSession, prefix: &str) -> Result<(), Fault> {
-        let facts = session.query_rows(&sql::server_facts()).await?;
-        let scheduler = facts.first().and_then(|row| row.get(1)).map(String::as_str).unwrap_or_default();
+        let (marker, retired, schema) =
+            (naming::marker_role(prefix), naming::retired_role(prefix), naming::expiry_schema(prefix));
+        let facts = session.query_rows(&sql::setup_facts(&marker, &retired, &schema)).await?;
+        let facts = facts.into_iter().next().unwrap_or_default();
+        let scheduler = facts.first().map(String::as_str).unwrap_or_default();
         if !scheduler.eq_ignore_ascii_case("ON") {
             return Err(self.config_fault(format!(
                 "event_scheduler is {scheduler}: MySQL enforces a temporary user's expiry with a one-shot event, \
                  which needs event_scheduler ON (set it in the DB cluster parameter group); nothing was created"
             )));
         }
-        let schema = naming::expiry_schema(prefix);
-        for statement in [
-            sql::create_marker(&naming::marker_role(prefix)),
-            sql::create_retired(&naming::retired_role(prefix)),
-            sql::create_expiry_schema(&schema),
-        ] {
-            session.execute(&statement).await.map_err(misconfigured)?;
+        let present = |column: usize| facts.get(column).is_some_and(|v| v == "1");
+        // IF NOT EXISTS all the same: another invocation may be making them at this moment.
+        let missing = [
+            (1, sql::create_marker(&marker)),
+            (2, sql::create_retired(&retired)),
+            (3, sql::create_expiry_schema(&schema)),
+        ];
+        for (_, statement) in missing.iter().filter(|(column, _)| !present(*column)) {
+            session.execute(statement).await.map_err(misconfigured)?;
         }
-        if session.query_column(&sql::expiry_procedure_exists(&schema)).await?.is_empty() {
+        if !present(4) {
             match session.execute(&sql::create_expiry_procedure(&schema)).await {
                 Err(fault) if fault.mysql_code() != Some(ALREADY_EXISTS) => return Err(misconfigured(fault)),
                 _ => {}

@@ -237,15 +237,6 @@ pub async fn query_column(
     rows.iter().map(|row| row.try_get::<_, String>(0)).collect()
 }
 
-/// The first row, every column as text; None if there is no row.
-pub async fn query_row(
-    client: &impl GenericClient,
-    statement: &Statement,
-) -> Result<Option<Vec<String>>, tokio_postgres::Error> {
-    let rows = client.query_typed(statement.sql.as_str(), &params(statement)).await?;
-    rows.first().map(|row| (0..row.len()).map(|i| row.try_get::<_, String>(i)).collect()).transpose()
-}
-
 fn params(statement: &Statement) -> Vec<(&(dyn ToSql + Sync), Type)> {
     statement.params.iter().map(|p| (p as &(dyn ToSql + Sync), Type::TEXT)).collect()
 }

@@ -2,12 +2,12 @@
 //! `active`; revoking ends sessions on every instance and cleans every database of the cluster (`cluster`).
 
 use crate::cluster::{self, Cluster};
-use crate::engine::{Engine, Prepared, Refused, TempUserSpec};
+use crate::engine::{check_user_and_roles, Engine, Prepared, Refused, TempUserSpec};
 use crate::error::Fault;
 use crate::pg::{self, Session};
 use crate::repo::GrantRepo;
 use chrono::{DateTime, Utc};
-use grant_model::escalation::{check_db_user, check_grantable, roles_ending, roles_to_revoke, UserFacts};
+use grant_model::escalation::{roles_ending, roles_to_revoke};
 use grant_model::grant::now_seconds;
 use grant_model::sql::{self, Change, Statement};
 use grant_model::{naming, ClientError, ConfigError, ErrorCode, Grant, Password};
@@ -209,30 +209,6 @@ async fn check_escalation(
     };
     let memberships = session.query_column(&sql::memberships(grant.db_user())).await?;
     check_user_and_roles(store, grant, prefix, &facts, &memberships).await
-}
-
-/// The engine-neutral part of an escalation's check, given the user's facts (five `true`/`false` texts, as
-/// `sql::user_facts` and `mysql::user_facts` give them) and memberships.
-pub(crate) async fn check_user_and_roles(
-    store: &dyn GrantRepo,
-    grant: &Grant,
-    prefix: &str,
-    facts: &[String],
-    memberships: &[String],
-) -> Result<(), Refused> {
-    let flag = |i: usize| facts.get(i).is_some_and(|v| v == "true");
-    let facts = UserFacts {
-        can_login: flag(0),
-        superuser: flag(1),
-        has_members: flag(2),
-        is_admin: flag(3),
-        is_temporary_user: flag(4),
-    };
-    check_db_user(grant.db_user(), prefix, &facts)?;
-    let mut live = store.live_grants_for_user(grant.database(), grant.db_user()).await?;
-    live.retain(|g| g.grant_id() != grant.grant_id());
-    check_grantable(grant.db_user(), grant.roles(), memberships, &live)?;
-    Ok(())
 }
 
 /// Under the user's lock, takes back the roles the user holds that no other grant provides (read strongly

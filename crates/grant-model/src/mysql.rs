@@ -53,9 +53,17 @@ fn at(time: DateTime<Utc>) -> String {
     quote_string(&time.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
-/// `VERSION()` and `@@event_scheduler` (ON, OFF or DISABLED).
-pub fn server_facts() -> Statement {
-    Statement::new("SELECT VERSION(), @@event_scheduler".into())
+/// One row, what a grant needs in place, read in one round trip: `@@event_scheduler` (ON, OFF or DISABLED), then
+/// `1` or `0` for whether the marker role, the retired account, the expiry schema and its procedure exist.
+pub fn setup_facts(marker_role: &str, retired: &str, expiry_schema: &str) -> Statement {
+    Statement::query(
+        "SELECT @@event_scheduler, \
+         (SELECT COUNT(*) > 0 FROM mysql.user WHERE User = ?), \
+         (SELECT COUNT(*) > 0 FROM mysql.user WHERE User = ? AND Host = '%'), \
+         (SELECT COUNT(*) > 0 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?), \
+         (SELECT COUNT(*) > 0 FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_NAME = ?)",
+        &[marker_role, retired, expiry_schema, expiry_schema, EXPIRE_PROCEDURE],
+    )
 }
 
 /// What every admin session starts with: times in UTC (events are scheduled in the session's zone), and no
@@ -157,14 +165,6 @@ pub fn set_default_roles(flavor: Flavor, db_user: &str, roles: &[String]) -> Sta
 /// The schema holding the expiry events and their procedure. Only the admin has rights there.
 pub fn create_expiry_schema(schema: &str) -> Statement {
     Statement::new(format!("CREATE DATABASE IF NOT EXISTS {}", quote_ident(schema)))
-}
-
-/// One row if the expiry procedure exists.
-pub fn expiry_procedure_exists(schema: &str) -> Statement {
-    Statement::query(
-        "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_NAME = ?",
-        &[schema, EXPIRE_PROCEDURE],
-    )
 }
 
 /// The procedure an expiry event calls: locks the account and ends its sessions. It runs as its definer (the

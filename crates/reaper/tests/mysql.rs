@@ -467,3 +467,18 @@ async fn an_escalation_is_not_revoked_while_another_holds_the_users_lock() {
     assert_eq!(env.call(revoke(&id(&granted))).await["grant"]["status"], json!("revoked"));
     assert!(env.memberships("alice").is_empty());
 }
+
+#[tokio::test]
+async fn what_grants_need_in_place_is_made_once() {
+    let env = Env::new().await;
+    for i in 0..3 {
+        env.grant(request(&format!("setup{i}@example.com"), "readonly")).await;
+    }
+    let log = env.db.general_log();
+    for made in
+        ["CREATE ROLE IF NOT EXISTS", "CREATE USER IF NOT EXISTS `jit_retired`", "CREATE DATABASE IF NOT EXISTS"]
+    {
+        assert_eq!(log.matches(made).count(), 1, "{made} after 3 grants");
+    }
+    assert_eq!(log.matches("CREATE PROCEDURE").count(), 1, "the expiry procedure after 3 grants");
+}
